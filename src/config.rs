@@ -1,0 +1,367 @@
+//! Configuration: built-in defaults < `config.toml` < environment `PORTCULLIS_SECTION__KEY`.
+//!
+//! Every key has a documented default (the shipped `config.toml` lists them all). Unknown keys
+//! and bad values are errors that name the key and where the value came from. Relative paths
+//! resolve against the directory of the config file, so one `--config` keeps a whole
+//! installation (keys, certificates, data) together.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// What can go wrong loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named by `--config` does not exist.
+    #[error("config file {0} not found")]
+    NotFound(PathBuf),
+    /// A key is unknown, or a value is of the wrong type; figment's message names the key and
+    /// its source.
+    #[error("bad configuration: {0}")]
+    Invalid(String),
+    /// A value parsed but makes no sense.
+    #[error("bad configuration: {key}: {why}")]
+    Value {
+        /// Dotted key, e.g. `limits.max_line_length`.
+        key: &'static str,
+        /// Why it is refused.
+        why: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for runtime state: the SQLite database, the link and control sockets, the
+    /// session-id counter. Relative to the config file.
+    pub data_dir: PathBuf,
+    /// Plain telnet front end.
+    pub telnet: TelnetConfig,
+    /// Telnet over TLS front end.
+    pub tls: TlsConfig,
+    /// SSH front end.
+    pub ssh: SshConfig,
+    /// Bounds on what players can make the portal hold or do.
+    pub limits: Limits,
+    /// Accounts and login throttles.
+    pub accounts: AccountsConfig,
+    /// The server process.
+    pub server: ServerConfig,
+}
+
+/// `[telnet]`
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelnetConfig {
+    /// Whether to listen for plain telnet.
+    pub enabled: bool,
+    /// `host:port` to listen on.
+    pub bind: SocketAddr,
+}
+
+/// `[tls]`
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Whether to listen for telnet over TLS.
+    pub enabled: bool,
+    /// `host:port` to listen on.
+    pub bind: SocketAddr,
+}
+
+/// `[ssh]`
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// Whether to listen for SSH.
+    pub enabled: bool,
+    /// `host:port` to listen on.
+    pub bind: SocketAddr,
+}
+
+/// `[limits]`
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections held at once, all front ends together.
+    pub max_connections: usize,
+    /// Connections held at once from one IP address.
+    pub max_connections_per_address: usize,
+    /// Longest input line in bytes; longer lines are cut and the player told.
+    pub max_line_length: usize,
+    /// Sustained commands per second per session.
+    pub command_rate: f64,
+    /// Commands a session may send in a burst above the rate.
+    pub command_burst: u32,
+    /// Bytes of output queued for one session before it is disconnected as stalled.
+    pub output_buffer_bytes: usize,
+    /// Lines held per session while the server is away (reload, crash) or busy.
+    pub input_buffer_lines: usize,
+    /// Seconds a connection may stay without logging in; 0 turns it off.
+    pub login_timeout_secs: u64,
+    /// Seconds a logged-in session may stay idle; 0 (the default) turns it off.
+    pub idle_timeout_secs: u64,
+}
+
+/// `[accounts]`
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Whether players may create accounts themselves.
+    pub registration: bool,
+    /// Failed logins allowed per address within `login_failure_window_secs`.
+    pub login_failures: usize,
+    /// Window for `login_failures`, in seconds.
+    pub login_failure_window_secs: u64,
+    /// Accounts one address may create within `creation_window_secs`.
+    pub creations: usize,
+    /// Window for `creations`, in seconds.
+    pub creation_window_secs: u64,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Name of the world, shown on the connection screen.
+    pub name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            telnet: TelnetConfig::default(),
+            tls: TlsConfig::default(),
+            ssh: SshConfig::default(),
+            limits: Limits::default(),
+            accounts: AccountsConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+fn any_addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], port))
+}
+
+impl Default for TelnetConfig {
+    fn default() -> Self {
+        TelnetConfig {
+            enabled: true,
+            bind: any_addr(4000),
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enabled: true,
+            bind: any_addr(4003),
+        }
+    }
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            enabled: true,
+            bind: any_addr(4004),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1000,
+            max_connections_per_address: 20,
+            max_line_length: 4096,
+            command_rate: 10.0,
+            command_burst: 30,
+            output_buffer_bytes: 1024 * 1024,
+            input_buffer_lines: 200,
+            login_timeout_secs: 300,
+            idle_timeout_secs: 0,
+        }
+    }
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        AccountsConfig {
+            registration: true,
+            login_failures: 5,
+            login_failure_window_secs: 300,
+            creations: 2,
+            creation_window_secs: 600,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            name: "Portcullis".into(),
+        }
+    }
+}
+
+/// A loaded configuration with its paths resolved.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The values.
+    pub config: Config,
+    /// The config file it came from (absolute), passed on to the server child.
+    pub path: PathBuf,
+}
+
+impl Loaded {
+    /// The data directory (absolute).
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// The SQLite accounts database.
+    pub fn database_path(&self) -> PathBuf {
+        self.config.data_dir.join("portcullis.sqlite3")
+    }
+
+    /// The Unix socket the server connects to.
+    pub fn link_socket(&self) -> PathBuf {
+        self.config.data_dir.join("link.sock")
+    }
+
+    /// The Unix socket the CLI talks to the portal over.
+    pub fn control_socket(&self) -> PathBuf {
+        self.config.data_dir.join("control.sock")
+    }
+}
+
+/// Loads `path` (which must exist), merges the environment, validates, resolves paths.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    if !path.is_file() {
+        return Err(ConfigError::NotFound(path.to_path_buf()));
+    }
+    let path = std::path::absolute(path).map_err(|_| ConfigError::NotFound(path.to_path_buf()))?;
+    let figment = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::file_exact(&path))
+        .merge(Env::prefixed("PORTCULLIS_").split("__"));
+    let mut config: Config = figment
+        .extract()
+        .map_err(|e| ConfigError::Invalid(flatten(e)))?;
+    validate(&config)?;
+    let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    if config.data_dir.is_relative() {
+        config.data_dir = base.join(&config.data_dir);
+    }
+    Ok(Loaded { config, path })
+}
+
+/// figment errors can chain several; one line each, joined.
+fn flatten(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    let l = &c.limits;
+    let positive = [
+        ("limits.max_connections", l.max_connections),
+        (
+            "limits.max_connections_per_address",
+            l.max_connections_per_address,
+        ),
+        ("limits.output_buffer_bytes", l.output_buffer_bytes),
+        ("limits.input_buffer_lines", l.input_buffer_lines),
+        ("limits.command_burst", l.command_burst as usize),
+        ("accounts.login_failures", c.accounts.login_failures),
+        ("accounts.creations", c.accounts.creations),
+    ];
+    for (key, v) in positive {
+        if v == 0 {
+            return Err(ConfigError::Value {
+                key,
+                why: "must be at least 1".into(),
+            });
+        }
+    }
+    if !(64..=1024 * 1024).contains(&l.max_line_length) {
+        return Err(ConfigError::Value {
+            key: "limits.max_line_length",
+            why: "must be between 64 and 1048576 bytes".into(),
+        });
+    }
+    if !(l.command_rate.is_finite() && l.command_rate > 0.0) {
+        return Err(ConfigError::Value {
+            key: "limits.command_rate",
+            why: "must be a positive number".into(),
+        });
+    }
+    if c.server.name.trim().is_empty() {
+        return Err(ConfigError::Value {
+            key: "server.name",
+            why: "must not be empty".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, body: &str) -> PathBuf {
+        let p = dir.join("config.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    #[test]
+    fn shipped_config_equals_defaults() {
+        let text = include_str!("../config.toml");
+        let shipped: Config = toml::from_str(text).unwrap();
+        assert_eq!(shipped, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "[telnet]\nbnd = \"1.2.3.4:5\"\n");
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("bnd"), "{e}");
+        assert!(e.contains("config.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "[telnet]\nbind = \"nowhere\"\n");
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("telnet.bind"), "{e}");
+        let p = write(d.path(), "[limits]\nmax_line_length = 1\n");
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("limits.max_line_length"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "data_dir = \"state\"\n");
+        let l = load(&p).unwrap();
+        assert_eq!(l.config.data_dir, d.path().join("state"));
+        assert!(l.link_socket().starts_with(d.path()));
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let e = load(Path::new("/nonexistent/portcullis.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::NotFound(_)));
+    }
+}

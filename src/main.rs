@@ -1,0 +1,283 @@
+//! The `portcullis` command line: start, portal, server, reload, stop, status, accounts.
+//!
+//! Every subcommand takes `--config PATH` (default `./config.toml`) before or after its name.
+//! Failures print one line on stderr and exit non-zero.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use portcullis::accounts::AccountStore;
+use portcullis::config::{self, Loaded};
+use portcullis::control::{self, ControlRequest, ControlResponse, StatusReport};
+use portcullis::session::short_duration;
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "A secure front door for text worlds"
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "config.toml",
+        value_name = "PATH"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the portal in the foreground with the server as its supervised child (the default).
+    Start,
+    /// Run the portal alone (the server is started separately, e.g. by systemd).
+    Portal,
+    /// Run the server alone; it connects to the portal's link socket.
+    Server {
+        /// Exit when the link to the portal is lost (set by `start` for its child).
+        #[arg(long, hide = true)]
+        supervised: bool,
+    },
+    /// Restart the server while the portal keeps every connection.
+    Reload,
+    /// Stop the running portal (and its server), telling every player.
+    Stop,
+    /// Show listeners, the server, and every session.
+    Status,
+    /// Manage accounts (works whether or not the server runs).
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountsCommand {
+    /// Create an account; the password is read from stdin, or prompted on a terminal.
+    Create { name: String },
+    /// List accounts.
+    List,
+    /// Change an account's password (read like `create`).
+    Passwd { name: String },
+    /// Delete an account.
+    Delete { name: String },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("portcullis: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let loaded = config::load(&cli.config)?;
+    match cli.command.unwrap_or(Command::Start) {
+        Command::Start => {
+            init_logging();
+            runtime()?.block_on(portcullis::portal::run(loaded, true))?;
+        }
+        Command::Portal => {
+            init_logging();
+            runtime()?.block_on(portcullis::portal::run(loaded, false))?;
+        }
+        Command::Server { supervised } => {
+            init_logging();
+            runtime()?.block_on(portcullis::server::run(loaded, supervised))?;
+        }
+        Command::Reload => {
+            let started = std::time::Instant::now();
+            match ask(&loaded, ControlRequest::Reload, Duration::from_secs(60))? {
+                ControlResponse::Reloaded { millis } => {
+                    println!(
+                        "server reloaded in {millis} ms ({} ms including this command)",
+                        started.elapsed().as_millis()
+                    );
+                }
+                other => unexpected(other)?,
+            }
+        }
+        Command::Stop => match ask(&loaded, ControlRequest::Stop, Duration::from_secs(10))? {
+            ControlResponse::Stopping => println!("portal stopping"),
+            other => unexpected(other)?,
+        },
+        Command::Status => match ask(&loaded, ControlRequest::Status, Duration::from_secs(10))? {
+            ControlResponse::Status(report) => print_status(&report),
+            other => unexpected(other)?,
+        },
+        Command::Accounts { command } => accounts(&loaded, command)?,
+    }
+    Ok(())
+}
+
+fn ask(loaded: &Loaded, req: ControlRequest, timeout: Duration) -> Result<ControlResponse> {
+    let socket = loaded.control_socket();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(rt.block_on(control::request(&socket, &req, timeout))?)
+}
+
+fn unexpected(resp: ControlResponse) -> Result<()> {
+    match resp {
+        ControlResponse::Error { message } => bail!("{message}"),
+        other => bail!("unexpected answer from the portal: {other:?}"),
+    }
+}
+
+fn print_status(r: &StatusReport) {
+    println!(
+        "portal: pid {}, up {}",
+        r.portal_pid,
+        short_duration(r.portal_uptime_secs)
+    );
+    for l in &r.listeners {
+        println!("listening: {} {}", l.protocol, l.addr);
+    }
+    match &r.server {
+        Some(s) => println!(
+            "server: pid {}, up {}{}",
+            s.pid,
+            short_duration(s.uptime_secs),
+            if s.synced { "" } else { " (syncing)" }
+        ),
+        None => println!("server: not linked"),
+    }
+    println!("sessions: {}", r.sessions.len());
+    if !r.sessions.is_empty() {
+        println!(
+            "{:>8}  {:<12} {:<40} {:<20} {:>6}",
+            "ID", "PROTOCOL", "ADDRESS", "ACCOUNT", "IDLE"
+        );
+        for s in &r.sessions {
+            println!(
+                "{:>8}  {:<12} {:<40} {:<20} {:>6}",
+                s.id,
+                s.protocol,
+                s.address,
+                s.account.as_deref().unwrap_or("-"),
+                short_duration(s.idle_secs)
+            );
+        }
+    }
+}
+
+/// Reads a new password: one line from stdin when it is not a terminal, else prompted twice
+/// without echo.
+fn read_new_password() -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("Password: ").context("cannot read password")?;
+        let b = rpassword::prompt_password("Repeat password: ").context("cannot read password")?;
+        if a != b {
+            bail!("the passwords differ");
+        }
+        Ok(a)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read password from stdin")?;
+        let pw = line.trim_end_matches(['\r', '\n']).to_string();
+        if pw.is_empty() {
+            bail!("no password on stdin");
+        }
+        Ok(pw)
+    }
+}
+
+fn accounts(loaded: &Loaded, cmd: AccountsCommand) -> Result<()> {
+    portcullis::portal::ensure_data_dir(loaded.data_dir())?;
+    let store = AccountStore::open(&loaded.database_path())?;
+    match cmd {
+        AccountsCommand::Create { name } => {
+            portcullis::accounts::validate_name(&name)?;
+            if store.find(&name)?.is_some() {
+                bail!("name already taken: {name}");
+            }
+            let pw = read_new_password()?;
+            let a = store.create(&name, &pw)?;
+            println!("created account {} (id {})", a.name, a.id);
+        }
+        AccountsCommand::List => {
+            let list = store.list()?;
+            println!("{:>6}  {:<20} {:<20} LAST LOGIN", "ID", "NAME", "CREATED");
+            for a in &list {
+                println!(
+                    "{:>6}  {:<20} {:<20} {}",
+                    a.id,
+                    a.name,
+                    format_time(a.created),
+                    a.last_login
+                        .map(format_time)
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
+            println!(
+                "{} account{}",
+                list.len(),
+                if list.len() == 1 { "" } else { "s" }
+            );
+        }
+        AccountsCommand::Passwd { name } => {
+            if store.find(&name)?.is_none() {
+                bail!("no such account: {name}");
+            }
+            let pw = read_new_password()?;
+            store.set_password(&name, &pw)?;
+            println!("password changed for {name}");
+        }
+        AccountsCommand::Delete { name } => {
+            store.delete(&name)?;
+            println!("deleted account {name}");
+        }
+    }
+    Ok(())
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM` UTC.
+fn format_time(secs: i64) -> String {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}

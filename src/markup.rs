@@ -1,0 +1,996 @@
+//! Colour-markup renderer and player-text sanitiser.
+//!
+//! This module owns the pipe-style colour markup used in game text (`|r`,
+//! `|[b`, `|500`, `|#ff8800`, ...) and turns it into ANSI SGR escape
+//! sequences for a client's colour capability ([`ColourLevel`]). It also owns
+//! stripping markup ([`strip`]), escaping text so it shows literally
+//! ([`escape`]), cleaning text a player typed before others see it
+//! ([`sanitize_input`]) and measuring on-screen width ([`display_width`]).
+//!
+//! # Markup
+//!
+//! | code | meaning | SGR (any colour level) |
+//! |------|---------|------------------------|
+//! | `\|n` | reset | `0` |
+//! | `\|\|` | a literal `\|` | – |
+//! | `\|r \|g \|y \|b \|m \|c \|w \|x` | normal foreground | `22;3N` |
+//! | `\|R \|G \|Y \|B \|M \|C \|W \|X` | bright foreground | `1;3N` |
+//! | `\|[r` .. `\|[x` | background | `4N` |
+//! | `\|h` / `\|H` | hilite (bold) on / off | `1` / `22` |
+//! | `\|u` / `\|U` | underline on / off | `4` / `24` |
+//! | `\|i` / `\|I` | italic on / off | `3` / `23` |
+//! | `\|*` | inverse | `7` |
+//! | `\|^` | blink | `5` |
+//! | `\|/` | newline `"\n"` | – |
+//! | `\|-` | tab, rendered as four spaces | – |
+//! | `\|_` | a space | – |
+//! | `\|RGB` (digits 0-5) | xterm colour cube, foreground | `38;5;(16+36R+6G+B)` |
+//! | `\|[RGB` | xterm colour cube, background | `48;5;…` |
+//! | `\|=a` .. `\|=z` | xterm greyscale, `a` darkest | `38;5;232..=255` |
+//! | `\|[=a` .. `\|[=z` | xterm greyscale background | `48;5;232..=255` |
+//! | `\|#rrggbb` | 24-bit foreground (hex, any case) | `38;2;r;g;b` |
+//! | `\|[#rrggbb` | 24-bit background | `48;2;r;g;b` |
+//!
+//! `N` is 0 black (`x`), 1 red, 2 green, 3 yellow, 4 blue, 5 magenta,
+//! 6 cyan, 7 white.
+//!
+//! Brightness in the 16-colour set uses the "hilite" convention: a bright
+//! colour is bold plus the normal colour (`1;3N`), and a normal colour also
+//! switches bold off (`22;3N`) so that brightness from an earlier bright code
+//! never leaks into later normal-coloured text. Consequently `|h` must come
+//! *after* a normal colour to brighten it (`|r|h` looks like `|R`).
+//!
+//! The greyscale letters are spread over the 24 grey entries by rounding
+//! `232 + i*23/25` (i = 0 for `a` .. 25 for `z`), so `a` is 232 and `z` 255.
+//!
+//! # Downgrading
+//!
+//! * [`ColourLevel::TrueColour`]: everything is emitted as written.
+//! * [`ColourLevel::Xterm256`]: `|#rrggbb` becomes the nearest xterm entry
+//!   (colour cube levels 0,95,135,175,215,255 or grey ramp `8+10k`), by
+//!   squared RGB distance.
+//! * [`ColourLevel::Ansi16`]: xterm and 24-bit colours become the nearest
+//!   of the xterm default 16-colour palette (0,0,0 / 205,0,0 / 0,205,0 /
+//!   205,205,0 / 0,0,238 / 205,0,205 / 0,205,205 / 229,229,229 and bright
+//!   127,127,127 / 255,0,0 / 0,255,0 / 255,255,0 / 92,92,255 / 255,0,255 /
+//!   0,255,255 / 255,255,255). "Nearest" is squared RGB distance plus the
+//!   squared difference in chroma (max - min channel), which keeps greys
+//!   mapping to black/grey/white rather than to a dull hue. A
+//!   foreground may become a bright colour (`1;3N`) or normal (`22;3N`); a
+//!   background only picks among the 8 normal colours (`4N`), since there is
+//!   no portable bright background in this convention.
+//! * [`ColourLevel::None`]: every code produces nothing, except `||` (a
+//!   literal `|`) and the text codes `|/`, `|-` and `|_`.
+//!
+//! # Invariants
+//!
+//! * [`render`] never panics; any `|` not starting a complete, known code is
+//!   kept literally together with what follows it (`|z`, `|12`, a trailing
+//!   `|`, `|[` at the end, `|#12` ...).
+//! * Codes are never merged: each code yields exactly its own `ESC[...m`.
+//! * If a non-reset SGR was emitted and no reset followed it, `ESC[0m` is
+//!   appended, so colour never leaks past the end of the rendered text.
+//! * Rendering does not add or remove anything else: removing every
+//!   `ESC[...m` produced from markup leaves exactly [`strip`]'s output.
+//!   Existing ESC bytes in the input are passed through untouched by
+//!   [`render`]; use [`sanitize_input`] on untrusted text.
+//! * `render(&escape(s), level) == s` for every `s` and level.
+
+use std::fmt::Write as _;
+
+/// How much colour a client can display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColourLevel {
+    /// No colour: all markup is stripped.
+    None,
+    /// The basic 8 colours plus bold/"bright" (SGR 30-37, 40-47, 1).
+    Ansi16,
+    /// The xterm 256-colour palette (SGR 38;5 / 48;5).
+    Xterm256,
+    /// 24-bit colour (SGR 38;2 / 48;2).
+    TrueColour,
+}
+
+/// Four spaces, the rendering of `|-`.
+const TAB_TEXT: &str = "    ";
+
+/// SGR reset sequence.
+const RESET: &str = "\x1b[0m";
+
+/// xterm's default 16 colours: indices 0..8 normal, 8..16 bright.
+const PALETTE16: [(u8, u8, u8); 16] = [
+    (0, 0, 0),
+    (205, 0, 0),
+    (0, 205, 0),
+    (205, 205, 0),
+    (0, 0, 238),
+    (205, 0, 205),
+    (0, 205, 205),
+    (229, 229, 229),
+    (127, 127, 127),
+    (255, 0, 0),
+    (0, 255, 0),
+    (255, 255, 0),
+    (92, 92, 255),
+    (255, 0, 255),
+    (0, 255, 255),
+    (255, 255, 255),
+];
+
+/// The six intensity levels of the xterm 6x6x6 colour cube.
+const CUBE_LEVELS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+
+/// One parsed markup code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Token {
+    /// `||`: a literal pipe.
+    Pipe,
+    /// Codes that expand to plain text (`|/`, `|-`, `|_`).
+    Text(&'static str),
+    /// `|n`.
+    Reset,
+    /// A fixed attribute SGR, e.g. `"1"` for `|h`.
+    Attr(&'static str),
+    /// One of the 8 basic colours (`idx` 0..8); `bright` only for foreground.
+    Basic { fg: bool, idx: u8, bright: bool },
+    /// An xterm 256-colour palette entry (16..=255 from markup).
+    Xterm { fg: bool, n: u8 },
+    /// A 24-bit colour.
+    Rgb { fg: bool, r: u8, g: u8, b: u8 },
+}
+
+/// Renders Evennia-style markup to ANSI SGR sequences for the given level.
+/// Never panics on any input; unknown or incomplete codes are left as
+/// literal text.
+pub fn render(text: &str, level: ColourLevel) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    // True while a non-reset SGR has been emitted and not yet reset.
+    let mut dirty = false;
+    let mut rest = text;
+    while let Some(pos) = rest.find('|') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        match parse_code(after) {
+            Some((token, used)) => {
+                emit(&mut out, token, level, &mut dirty);
+                // `used` counts ASCII bytes only, so this is a char boundary.
+                rest = after.get(used..).unwrap_or("");
+            }
+            None => {
+                out.push('|');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    if dirty {
+        out.push_str(RESET);
+    }
+    out
+}
+
+/// Removes markup, giving the plain text (same as
+/// `render(text, ColourLevel::None)`).
+pub fn strip(text: &str) -> String {
+    render(text, ColourLevel::None)
+}
+
+/// Makes text a player typed safe to show to others.
+///
+/// Removes C0 control characters (U+0000..=U+001F, tab excepted: it becomes a
+/// space), DEL, C1 controls (U+0080..=U+009F) and the Unicode bidi
+/// embedding/override/isolate controls (U+202A..=U+202E, U+2066..=U+2069).
+/// Everything else is kept, including colour markup such as `|r`. ESC is a
+/// C0 control, so raw escape sequences never pass through.
+pub fn sanitize_input(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '\t' => Some(' '),
+            '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}' => None,
+            _ => Some(c),
+        })
+        .collect()
+}
+
+/// Escapes markup so that text shows literally (every `|` doubled), for names
+/// or when a player wants raw text.
+pub fn escape(text: &str) -> String {
+    text.replace('|', "||")
+}
+
+/// Display width of text after stripping markup, in terminal columns.
+///
+/// An approximation without tables from the Unicode database: East Asian
+/// Wide/Fullwidth ranges and the common emoji blocks count 2; combining
+/// marks, zero-width characters, variation selectors and control characters
+/// count 0; everything else counts 1.
+pub fn display_width(text: &str) -> usize {
+    strip(text).chars().map(char_width).sum()
+}
+
+/// Parses the code after a `|`. Returns the token and the number of bytes of
+/// `s` it consumed (all ASCII), or `None` if `s` does not start with a
+/// complete known code.
+fn parse_code(s: &str) -> Option<(Token, usize)> {
+    let b = s.as_bytes();
+    let first = *b.first()?;
+    let token = match first {
+        b'|' => Token::Pipe,
+        b'n' => Token::Reset,
+        b'/' => Token::Text("\n"),
+        b'-' => Token::Text(TAB_TEXT),
+        b'_' => Token::Text(" "),
+        b'h' => Token::Attr("1"),
+        b'H' => Token::Attr("22"),
+        b'u' => Token::Attr("4"),
+        b'U' => Token::Attr("24"),
+        b'i' => Token::Attr("3"),
+        b'I' => Token::Attr("23"),
+        b'*' => Token::Attr("7"),
+        b'^' => Token::Attr("5"),
+        b'[' => {
+            let (token, used) = parse_colour(&b[1..], false)?;
+            return Some((token, used + 1));
+        }
+        _ => return parse_colour(b, true),
+    };
+    Some((token, 1))
+}
+
+/// Parses a colour specification (letter, `RGB` digits, `=x` grey or
+/// `#rrggbb`) for the foreground (`fg`) or background. Bright letters are
+/// only accepted for the foreground.
+fn parse_colour(b: &[u8], fg: bool) -> Option<(Token, usize)> {
+    let first = *b.first()?;
+    if let Some(idx) = basic_index(first.to_ascii_lowercase()) {
+        let bright = first.is_ascii_uppercase();
+        if bright && !fg {
+            return None;
+        }
+        return Some((Token::Basic { fg, idx, bright }, 1));
+    }
+    match first {
+        b'0'..=b'5' => {
+            let r = cube_digit(first)?;
+            let g = cube_digit(*b.get(1)?)?;
+            let bl = cube_digit(*b.get(2)?)?;
+            Some((
+                Token::Xterm {
+                    fg,
+                    n: 16 + 36 * r + 6 * g + bl,
+                },
+                3,
+            ))
+        }
+        b'=' => {
+            let letter = *b.get(1)?;
+            if !letter.is_ascii_lowercase() {
+                return None;
+            }
+            let i = u32::from(letter - b'a');
+            // Spread 26 letters over the 24 grey entries, rounding.
+            let step = u8::try_from((i * 23 + 12) / 25).ok()?;
+            Some((Token::Xterm { fg, n: 232 + step }, 2))
+        }
+        b'#' => {
+            let r = hex_byte(b.get(1..3)?)?;
+            let g = hex_byte(b.get(3..5)?)?;
+            let bl = hex_byte(b.get(5..7)?)?;
+            Some((Token::Rgb { fg, r, g, b: bl }, 7))
+        }
+        _ => None,
+    }
+}
+
+/// SGR colour number (0..8) for a lowercase colour letter.
+fn basic_index(letter: u8) -> Option<u8> {
+    match letter {
+        b'x' => Some(0),
+        b'r' => Some(1),
+        b'g' => Some(2),
+        b'y' => Some(3),
+        b'b' => Some(4),
+        b'm' => Some(5),
+        b'c' => Some(6),
+        b'w' => Some(7),
+        _ => None,
+    }
+}
+
+fn cube_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'5' => Some(c - b'0'),
+        _ => None,
+    }
+}
+
+fn hex_byte(pair: &[u8]) -> Option<u8> {
+    let hi = char::from(*pair.first()?).to_digit(16)?;
+    let lo = char::from(*pair.get(1)?).to_digit(16)?;
+    u8::try_from(hi * 16 + lo).ok()
+}
+
+/// Appends the rendering of `token` at `level` to `out`.
+fn emit(out: &mut String, token: Token, level: ColourLevel, dirty: &mut bool) {
+    match token {
+        Token::Pipe => out.push('|'),
+        Token::Text(t) => out.push_str(t),
+        _ if level == ColourLevel::None => {}
+        Token::Reset => {
+            out.push_str(RESET);
+            *dirty = false;
+        }
+        Token::Attr(p) => push_sgr(out, format_args!("{p}"), dirty),
+        Token::Basic { fg, idx, bright } => push_basic(out, fg, idx, bright, dirty),
+        Token::Xterm { fg, n } => {
+            if level == ColourLevel::Ansi16 {
+                let (idx, bright) = nearest16(xterm_rgb(n), fg);
+                push_basic(out, fg, idx, bright, dirty);
+            } else {
+                let layer = if fg { 38 } else { 48 };
+                push_sgr(out, format_args!("{layer};5;{n}"), dirty);
+            }
+        }
+        Token::Rgb { fg, r, g, b } => match level {
+            ColourLevel::TrueColour => {
+                let layer = if fg { 38 } else { 48 };
+                push_sgr(out, format_args!("{layer};2;{r};{g};{b}"), dirty);
+            }
+            ColourLevel::Xterm256 => {
+                let layer = if fg { 38 } else { 48 };
+                let n = nearest256((r, g, b));
+                push_sgr(out, format_args!("{layer};5;{n}"), dirty);
+            }
+            _ => {
+                let (idx, bright) = nearest16((r, g, b), fg);
+                push_basic(out, fg, idx, bright, dirty);
+            }
+        },
+    }
+}
+
+fn push_basic(out: &mut String, fg: bool, idx: u8, bright: bool, dirty: &mut bool) {
+    match (fg, bright) {
+        (true, true) => push_sgr(out, format_args!("1;3{idx}"), dirty),
+        (true, false) => push_sgr(out, format_args!("22;3{idx}"), dirty),
+        (false, _) => push_sgr(out, format_args!("4{idx}"), dirty),
+    }
+}
+
+fn push_sgr(out: &mut String, params: std::fmt::Arguments<'_>, dirty: &mut bool) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "\x1b[{params}m");
+    *dirty = true;
+}
+
+/// The RGB value xterm uses for palette entry `n`.
+fn xterm_rgb(n: u8) -> (u8, u8, u8) {
+    match n {
+        0..=15 => PALETTE16[usize::from(n)],
+        16..=231 => {
+            let i = n - 16;
+            let level = |k: u8| CUBE_LEVELS[usize::from(k % 6)];
+            (level(i / 36), level(i / 6), level(i))
+        }
+        _ => {
+            let v = 8 + 10 * (n - 232);
+            (v, v, v)
+        }
+    }
+}
+
+/// Squared RGB distance.
+fn distance(a: (u8, u8, u8), b: (u8, u8, u8)) -> u32 {
+    sq_diff(a.0, b.0) + sq_diff(a.1, b.1) + sq_diff(a.2, b.2)
+}
+
+fn sq_diff(x: u8, y: u8) -> u32 {
+    let diff = u32::from(x.abs_diff(y));
+    diff * diff
+}
+
+/// Chroma (max - min channel): 0 for greys, large for saturated colours.
+fn chroma(c: (u8, u8, u8)) -> u8 {
+    let max = c.0.max(c.1).max(c.2);
+    let min = c.0.min(c.1).min(c.2);
+    max - min
+}
+
+/// Nearest of the 16 basic colours: `(index 0..8, bright)`. Backgrounds
+/// (`allow_bright == false`) only choose among the 8 normal colours.
+fn nearest16(rgb: (u8, u8, u8), allow_bright: bool) -> (u8, bool) {
+    let candidates = if allow_bright { 16 } else { 8 };
+    let mut best = 0u8;
+    let mut best_dist = u32::MAX;
+    for (i, &entry) in PALETTE16.iter().enumerate().take(candidates) {
+        // The chroma term keeps greys grey (mid-grey would otherwise be
+        // nearest to yellow) and saturated colours saturated.
+        let dist = distance(rgb, entry) + sq_diff(chroma(rgb), chroma(entry));
+        if dist < best_dist {
+            best_dist = dist;
+            best = u8::try_from(i).unwrap_or(0);
+        }
+    }
+    (best % 8, best >= 8)
+}
+
+/// Nearest xterm palette entry in the colour cube (16..=231) or the grey
+/// ramp (232..=255).
+fn nearest256(rgb: (u8, u8, u8)) -> u8 {
+    let cube_index = |v: u8| -> u8 {
+        let mut best = 0u8;
+        for (i, &level) in CUBE_LEVELS.iter().enumerate() {
+            if v.abs_diff(level) < v.abs_diff(CUBE_LEVELS[usize::from(best)]) {
+                best = u8::try_from(i).unwrap_or(0);
+            }
+        }
+        best
+    };
+    let cube = 16 + 36 * cube_index(rgb.0) + 6 * cube_index(rgb.1) + cube_index(rgb.2);
+
+    let avg = (u32::from(rgb.0) + u32::from(rgb.1) + u32::from(rgb.2)) / 3;
+    let grey_step = (avg.saturating_sub(3) / 10).min(23);
+    let grey = 232 + u8::try_from(grey_step).unwrap_or(23);
+
+    if distance(rgb, xterm_rgb(grey)) < distance(rgb, xterm_rgb(cube)) {
+        grey
+    } else {
+        cube
+    }
+}
+
+/// Approximate terminal column width of one character.
+fn char_width(c: char) -> usize {
+    let cp = u32::from(c);
+    if is_zero_width(cp) {
+        0
+    } else if is_wide(cp) {
+        2
+    } else {
+        1
+    }
+}
+
+fn is_zero_width(cp: u32) -> bool {
+    matches!(
+        cp,
+        0x0000..=0x001F
+            | 0x007F..=0x009F
+            | 0x00AD
+            | 0x0300..=0x036F
+            | 0x0483..=0x0489
+            | 0x0591..=0x05BD
+            | 0x05BF
+            | 0x05C1..=0x05C2
+            | 0x05C4..=0x05C5
+            | 0x05C7
+            | 0x0610..=0x061A
+            | 0x064B..=0x065F
+            | 0x0670
+            | 0x06D6..=0x06DC
+            | 0x06DF..=0x06E4
+            | 0x06E7..=0x06E8
+            | 0x06EA..=0x06ED
+            | 0x0900..=0x0902
+            | 0x093A
+            | 0x093C
+            | 0x0941..=0x0948
+            | 0x094D
+            | 0x0951..=0x0957
+            | 0x0E31
+            | 0x0E34..=0x0E3A
+            | 0x0E47..=0x0E4E
+            | 0x1160..=0x11FF
+            | 0x1AB0..=0x1AFF
+            | 0x1DC0..=0x1DFF
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x206F
+            | 0x20D0..=0x20FF
+            | 0x302A..=0x302D
+            | 0x3099..=0x309A
+            | 0xFE00..=0xFE0F
+            | 0xFE20..=0xFE2F
+            | 0xFEFF
+            | 0xE0000..=0xE007F
+            | 0xE0100..=0xE01EF
+    )
+}
+
+fn is_wide(cp: u32) -> bool {
+    matches!(
+        cp,
+        0x1100..=0x115F
+            | 0x231A..=0x231B
+            | 0x2329..=0x232A
+            | 0x23E9..=0x23EC
+            | 0x23F0
+            | 0x23F3
+            | 0x25FD..=0x25FE
+            | 0x2614..=0x2615
+            | 0x2648..=0x2653
+            | 0x267F
+            | 0x2693
+            | 0x26A1
+            | 0x26AA..=0x26AB
+            | 0x26BD..=0x26BE
+            | 0x26C4..=0x26C5
+            | 0x26CE
+            | 0x26D4
+            | 0x26EA
+            | 0x26F2..=0x26F3
+            | 0x26F5
+            | 0x26FA
+            | 0x26FD
+            | 0x2705
+            | 0x270A..=0x270B
+            | 0x2728
+            | 0x274C
+            | 0x274E
+            | 0x2753..=0x2755
+            | 0x2757
+            | 0x2795..=0x2797
+            | 0x27B0
+            | 0x27BF
+            | 0x2B1B..=0x2B1C
+            | 0x2B50
+            | 0x2B55
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xA960..=0xA97F
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE10..=0xFE19
+            | 0xFE30..=0xFE6F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x16FE0..=0x16FE4
+            | 0x17000..=0x18CFF
+            | 0x1B000..=0x1B2FF
+            | 0x1F004
+            | 0x1F0CF
+            | 0x1F18E
+            | 0x1F191..=0x1F19A
+            | 0x1F200..=0x1F202
+            | 0x1F210..=0x1F23B
+            | 0x1F240..=0x1F248
+            | 0x1F250..=0x1F251
+            | 0x1F260..=0x1F265
+            | 0x1F300..=0x1F64F
+            | 0x1F680..=0x1F6FF
+            | 0x1F7E0..=0x1F7EB
+            | 0x1F90C..=0x1F9FF
+            | 0x1FA70..=0x1FAFF
+            | 0x20000..=0x2FFFD
+            | 0x30000..=0x3FFFD
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEVELS: [ColourLevel; 4] = [
+        ColourLevel::None,
+        ColourLevel::Ansi16,
+        ColourLevel::Xterm256,
+        ColourLevel::TrueColour,
+    ];
+
+    /// Expected output of `code` followed by "x" at each level
+    /// (None, Ansi16, Xterm256, TrueColour).
+    fn check(code: &str, expected: [&str; 4]) {
+        let input = format!("{code}x");
+        for (level, want) in LEVELS.iter().zip(expected) {
+            assert_eq!(render(&input, *level), want, "{code:?} at {level:?}");
+        }
+    }
+
+    /// A code that renders to the same SGR at every colour level.
+    fn check_same(code: &str, sgr: &str) {
+        let coloured = format!("\x1b[{sgr}mx\x1b[0m");
+        check(code, ["x", &coloured, &coloured, &coloured]);
+    }
+
+    #[test]
+    fn basic_foregrounds() {
+        for (letter, n) in [
+            ('x', 0),
+            ('r', 1),
+            ('g', 2),
+            ('y', 3),
+            ('b', 4),
+            ('m', 5),
+            ('c', 6),
+            ('w', 7),
+        ] {
+            check_same(&format!("|{letter}"), &format!("22;3{n}"));
+            let upper = letter.to_ascii_uppercase();
+            check_same(&format!("|{upper}"), &format!("1;3{n}"));
+            check_same(&format!("|[{letter}"), &format!("4{n}"));
+        }
+    }
+
+    #[test]
+    fn attributes() {
+        check_same("|h", "1");
+        check_same("|H", "22");
+        check_same("|u", "4");
+        check_same("|U", "24");
+        check_same("|i", "3");
+        check_same("|I", "23");
+        check_same("|*", "7");
+        check_same("|^", "5");
+    }
+
+    #[test]
+    fn reset_and_text_codes() {
+        check("|n", ["x", "\x1b[0mx", "\x1b[0mx", "\x1b[0mx"]);
+        check("|/", ["\nx"; 4]);
+        check("|-", ["    x"; 4]);
+        check("|_", [" x"; 4]);
+        check("||", ["|x"; 4]);
+    }
+
+    #[test]
+    fn xterm_cube() {
+        check(
+            "|500",
+            [
+                "x",
+                "\x1b[1;31mx\x1b[0m",
+                "\x1b[38;5;196mx\x1b[0m",
+                "\x1b[38;5;196mx\x1b[0m",
+            ],
+        );
+        check(
+            "|[500",
+            [
+                "x",
+                "\x1b[41mx\x1b[0m",
+                "\x1b[48;5;196mx\x1b[0m",
+                "\x1b[48;5;196mx\x1b[0m",
+            ],
+        );
+        check(
+            "|300",
+            [
+                "x",
+                "\x1b[22;31mx\x1b[0m",
+                "\x1b[38;5;124mx\x1b[0m",
+                "\x1b[38;5;124mx\x1b[0m",
+            ],
+        );
+        check(
+            "|000",
+            [
+                "x",
+                "\x1b[22;30mx\x1b[0m",
+                "\x1b[38;5;16mx\x1b[0m",
+                "\x1b[38;5;16mx\x1b[0m",
+            ],
+        );
+        check(
+            "|555",
+            [
+                "x",
+                "\x1b[1;37mx\x1b[0m",
+                "\x1b[38;5;231mx\x1b[0m",
+                "\x1b[38;5;231mx\x1b[0m",
+            ],
+        );
+        check(
+            "|[555",
+            [
+                "x",
+                "\x1b[47mx\x1b[0m",
+                "\x1b[48;5;231mx\x1b[0m",
+                "\x1b[48;5;231mx\x1b[0m",
+            ],
+        );
+        check(
+            "|005",
+            [
+                "x",
+                "\x1b[22;34mx\x1b[0m",
+                "\x1b[38;5;21mx\x1b[0m",
+                "\x1b[38;5;21mx\x1b[0m",
+            ],
+        );
+    }
+
+    #[test]
+    fn xterm_greyscale() {
+        check(
+            "|=a",
+            [
+                "x",
+                "\x1b[22;30mx\x1b[0m",
+                "\x1b[38;5;232mx\x1b[0m",
+                "\x1b[38;5;232mx\x1b[0m",
+            ],
+        );
+        check(
+            "|=z",
+            [
+                "x",
+                "\x1b[22;37mx\x1b[0m",
+                "\x1b[38;5;255mx\x1b[0m",
+                "\x1b[38;5;255mx\x1b[0m",
+            ],
+        );
+        check(
+            "|[=m",
+            [
+                "x",
+                "\x1b[47mx\x1b[0m",
+                "\x1b[48;5;243mx\x1b[0m",
+                "\x1b[48;5;243mx\x1b[0m",
+            ],
+        );
+        // Monotonic, within the ramp, a darkest and z lightest.
+        let mut prev = 231u8;
+        for letter in b'a'..=b'z' {
+            let code = [b'=', letter];
+            let Some((Token::Xterm { n, .. }, 2)) = parse_colour(&code, true) else {
+                panic!("grey code {letter} did not parse");
+            };
+            assert!(n >= prev && n >= 232);
+            prev = n;
+        }
+        assert_eq!(prev, 255);
+    }
+
+    #[test]
+    fn truecolour() {
+        check(
+            "|#ff0000",
+            [
+                "x",
+                "\x1b[1;31mx\x1b[0m",
+                "\x1b[38;5;196mx\x1b[0m",
+                "\x1b[38;2;255;0;0mx\x1b[0m",
+            ],
+        );
+        check(
+            "|[#0000CD",
+            [
+                "x",
+                "\x1b[44mx\x1b[0m",
+                "\x1b[48;5;20mx\x1b[0m",
+                "\x1b[48;2;0;0;205mx\x1b[0m",
+            ],
+        );
+        check(
+            "|#808080",
+            [
+                "x",
+                "\x1b[1;30mx\x1b[0m",
+                "\x1b[38;5;244mx\x1b[0m",
+                "\x1b[38;2;128;128;128mx\x1b[0m",
+            ],
+        );
+        check(
+            "|#ff8700",
+            [
+                "x",
+                "\x1b[22;33mx\x1b[0m",
+                "\x1b[38;5;208mx\x1b[0m",
+                "\x1b[38;2;255;135;0mx\x1b[0m",
+            ],
+        );
+        // Extra hex digits after the six are plain text.
+        assert_eq!(
+            render("|#ff0000ab", ColourLevel::TrueColour),
+            "\x1b[38;2;255;0;0mab\x1b[0m"
+        );
+    }
+
+    #[test]
+    fn nearest256_exact_entries_round_trip() {
+        for n in 16..=255u8 {
+            assert_eq!(nearest256(xterm_rgb(n)), n, "entry {n}");
+        }
+    }
+
+    #[test]
+    fn literal_pipe() {
+        for level in LEVELS {
+            assert_eq!(render("||r", level), "|r");
+            assert_eq!(render("a||b", level), "a|b");
+            assert_eq!(
+                render("|||r", level).ends_with('|'),
+                level == ColourLevel::None
+            );
+        }
+        assert_eq!(render("|||r", ColourLevel::Ansi16), "|\x1b[22;31m\x1b[0m");
+    }
+
+    #[test]
+    fn incomplete_and_unknown_codes_are_literal() {
+        for input in [
+            "|",
+            "a|",
+            "|z",
+            "|[",
+            "|[z",
+            "|[R",
+            "|12",
+            "|1",
+            "|56",
+            "|506",
+            "|[12",
+            "|=",
+            "|=A",
+            "|[=",
+            "|#",
+            "|#12345",
+            "|#gg0000",
+            "|[#12",
+            "|é",
+            "|\u{1F389}",
+            "| ",
+        ] {
+            for level in LEVELS {
+                assert_eq!(render(input, level), input, "{input:?} at {level:?}");
+            }
+        }
+        // A literal pipe does not swallow a following real code.
+        assert_eq!(
+            render("|[|rx", ColourLevel::Ansi16),
+            "|[\x1b[22;31mx\x1b[0m"
+        );
+    }
+
+    #[test]
+    fn trailing_reset_only_when_needed() {
+        let l = ColourLevel::Ansi16;
+        assert_eq!(render("plain", l), "plain");
+        assert_eq!(render("|rred", l), "\x1b[22;31mred\x1b[0m");
+        assert_eq!(render("|rred|n", l), "\x1b[22;31mred\x1b[0m");
+        assert_eq!(render("|rred|n tail", l), "\x1b[22;31mred\x1b[0m tail");
+        assert_eq!(render("|nplain", l), "\x1b[0mplain");
+        assert_eq!(
+            render("|rr|ng|g", l),
+            "\x1b[22;31mr\x1b[0mg\x1b[22;32m\x1b[0m"
+        );
+        assert_eq!(render("|rred", ColourLevel::None), "red");
+    }
+
+    #[test]
+    fn existing_escapes_pass_through_render() {
+        assert_eq!(render("\x1b[31mx", ColourLevel::Ansi16), "\x1b[31mx");
+    }
+
+    #[test]
+    fn strip_removes_markup() {
+        assert_eq!(
+            strip("|rHello|n, |[b|500wor|#00ff00ld|n||x|/next|_|-!"),
+            "Hello, world|x\nnext     !"
+        );
+        assert_eq!(strip("no markup"), "no markup");
+        assert_eq!(strip("|h|u|i|*|^|H|U|I"), "");
+    }
+
+    #[test]
+    fn sanitize() {
+        assert_eq!(sanitize_input("\x1b[31mred"), "[31mred");
+        assert_eq!(sanitize_input("bell\x07!"), "bell!");
+        assert_eq!(sanitize_input("csi\u{9b}31m"), "csi31m");
+        assert_eq!(sanitize_input("evil\u{202e}txt.exe"), "eviltxt.exe");
+        assert_eq!(sanitize_input("a\u{2066}b\u{2069}c\u{202a}d"), "abcd");
+        assert_eq!(sanitize_input("a\tb"), "a b");
+        assert_eq!(sanitize_input("line\r\nnext\0\x7f"), "linenext");
+        assert_eq!(sanitize_input("héllo 漢字 🎉"), "héllo 漢字 🎉");
+        assert_eq!(sanitize_input("|rred|n"), "|rred|n");
+        assert_eq!(sanitize_input("\u{a0}\u{200d}"), "\u{a0}\u{200d}");
+    }
+
+    #[test]
+    fn escape_round_trip() {
+        let samples = [
+            "",
+            "|",
+            "||",
+            "|r|n",
+            "a|b|[r|500|#ff0000|=a|/|",
+            "name|with|pipes|",
+            "|[",
+            "é|🎉|",
+            "\x1b[31m|r",
+        ];
+        for s in samples {
+            assert_eq!(escape(s).matches('|').count(), 2 * s.matches('|').count());
+            for level in LEVELS {
+                assert_eq!(render(&escape(s), level), s, "{s:?} at {level:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn widths() {
+        assert_eq!(display_width("漢字"), 4);
+        assert_eq!(display_width("abc"), 3);
+        assert_eq!(display_width("|rab|n"), 2);
+        assert_eq!(display_width("e\u{301}"), 1);
+        assert_eq!(display_width("🎉"), 2);
+        assert_eq!(display_width("ｈｉ"), 4);
+        assert_eq!(display_width("한국"), 4);
+        assert_eq!(display_width("||"), 1);
+        assert_eq!(display_width(""), 0);
+        assert_eq!(display_width("a\u{200b}b"), 2);
+    }
+
+    /// Removes every `ESC[...m` sequence.
+    fn remove_sgr(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(pos) = rest.find('\x1b') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos..];
+            match after.find('m') {
+                Some(end) => rest = &after[end + 1..],
+                None => {
+                    rest = "";
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn check_invariants(s: &str) {
+        let plain = strip(s);
+        assert!(!plain.contains('\x1b'), "{s:?}");
+        for level in LEVELS {
+            let out = render(s, level);
+            assert_eq!(remove_sgr(&out), plain, "{s:?} at {level:?}");
+            // The last SGR is always a reset, so nothing leaks.
+            if let Some(last) = out.rfind('\x1b') {
+                assert!(out[last..].starts_with(RESET), "{s:?} at {level:?}");
+            }
+            assert_eq!(render(&escape(s), level), s);
+        }
+        let _ = display_width(s);
+        let _ = sanitize_input(s);
+    }
+
+    fn for_each_combination(pieces: &[&str], max_len: usize, f: &mut dyn FnMut(&str)) {
+        fn go(pieces: &[&str], depth: usize, cur: &mut String, f: &mut dyn FnMut(&str)) {
+            f(cur);
+            if depth == 0 {
+                return;
+            }
+            for p in pieces {
+                let len = cur.len();
+                cur.push_str(p);
+                go(pieces, depth - 1, cur, f);
+                cur.truncate(len);
+            }
+        }
+        go(pieces, max_len, &mut String::new(), f);
+    }
+
+    #[test]
+    fn fuzz_tricky_pieces() {
+        let pieces = ["|", "[", "#", "5", "0", "ff", "|[", "|#", "é", "\u{1F389}"];
+        let mut count = 0usize;
+        for_each_combination(&pieces, 4, &mut |s| {
+            check_invariants(s);
+            count += 1;
+        });
+        assert_eq!(count, 1 + 10 + 100 + 1000 + 10000);
+    }
+
+    #[test]
+    fn fuzz_more_pieces() {
+        let pieces = ["|", "r", "R", "=", "a", "n", "[", "#", "5", "0f", "|[", "é"];
+        for_each_combination(&pieces, 4, &mut check_invariants);
+    }
+}

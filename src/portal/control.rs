@@ -1,0 +1,57 @@
+//! The portal's end of the control socket: one request line in, one response line out.
+
+use super::core::CoreEvent;
+use crate::control::{ControlRequest, ControlResponse, MAX_LINE};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// Accepts control clients until the listener fails.
+pub async fn accept_control(listener: UnixListener, core: mpsc::Sender<CoreEvent>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let core = core.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve(stream, core).await {
+                        tracing::debug!(error = %e, "control client error");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "control socket accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> std::io::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(r.take(MAX_LINE))
+        .read_line(&mut line)
+        .await?;
+    let resp = match serde_json::from_str::<ControlRequest>(&line) {
+        Ok(req) => {
+            tracing::debug!(?req, "control request");
+            let (reply, rx) = oneshot::channel();
+            if core.send(CoreEvent::Control { req, reply }).await.is_err() {
+                ControlResponse::Error {
+                    message: "the portal is stopping".into(),
+                }
+            } else {
+                rx.await.unwrap_or(ControlResponse::Error {
+                    message: "the portal is stopping".into(),
+                })
+            }
+        }
+        Err(e) => ControlResponse::Error {
+            message: format!("bad request: {e}"),
+        },
+    };
+    let mut out = serde_json::to_vec(&resp).unwrap_or_default();
+    out.push(b'\n');
+    w.write_all(&out).await?;
+    w.shutdown().await
+}

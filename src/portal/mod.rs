@@ -1,0 +1,200 @@
+//! The portal: the long-lived process that owns every player connection.
+//!
+//! It binds the front ends, the link socket (where the server connects) and the control socket
+//! (where `portcullis reload|stop|status` connect), runs the [`core::Core`] that owns the
+//! session registry, and, in `start` mode, supervises the server as its child.
+
+pub mod control;
+pub mod core;
+pub mod link;
+pub mod supervisor;
+pub mod telnet;
+
+use crate::config::Loaded;
+use crate::control::{ControlRequest, ListenerInfo};
+use crate::ids::IdAllocator;
+use crate::session::protocol;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{mpsc, watch};
+
+/// What can stop the portal from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    /// A listener could not be bound.
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        /// Which front end or socket.
+        what: &'static str,
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another portal already runs on this data directory.
+    #[error("a portal is already running on {0} (its control socket answers)")]
+    AlreadyRunning(String),
+    /// The data directory or a state file is unusable.
+    #[error("{what} {path}: {source}")]
+    State {
+        /// What was being done.
+        what: &'static str,
+        /// The path.
+        path: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+fn state_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PortalError {
+    let path = path.display().to_string();
+    move |source| PortalError::State { what, path, source }
+}
+
+/// Creates the data directory (mode 0700) if needed.
+pub fn ensure_data_dir(dir: &Path) -> Result<(), PortalError> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(state_err("cannot create data directory", dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(state_err("cannot set mode of", dir))?;
+    }
+    Ok(())
+}
+
+/// Binds a Unix socket, removing a stale file left by a portal that died; refuses if a live
+/// portal answers on the control socket.
+async fn bind_unix(path: &Path, what: &'static str) -> Result<UnixListener, PortalError> {
+    if path.exists() {
+        std::fs::remove_file(path).map_err(state_err("cannot remove stale socket", path))?;
+    }
+    let l = UnixListener::bind(path).map_err(|source| PortalError::Bind {
+        what,
+        addr: path.display().to_string(),
+        source,
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(state_err("cannot set mode of", path))?;
+    Ok(l)
+}
+
+/// Runs the portal until it is stopped. With `supervise`, the server runs as a child.
+pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
+    let cfg = &loaded.config;
+    ensure_data_dir(loaded.data_dir())?;
+    let control_path = loaded.control_socket();
+    if crate::control::request(
+        &control_path,
+        &ControlRequest::Status,
+        Duration::from_secs(2),
+    )
+    .await
+    .is_ok()
+    {
+        return Err(PortalError::AlreadyRunning(
+            loaded.data_dir().display().to_string(),
+        ));
+    }
+
+    // Bind every front end first, so that a port in use fails before anything starts.
+    let mut listeners = Vec::new();
+    let mut telnet_listener = None;
+    if cfg.telnet.enabled {
+        let l = TcpListener::bind(cfg.telnet.bind)
+            .await
+            .map_err(|source| PortalError::Bind {
+                what: "telnet",
+                addr: cfg.telnet.bind.to_string(),
+                source,
+            })?;
+        let addr = l.local_addr().map_err(|source| PortalError::Bind {
+            what: "telnet",
+            addr: cfg.telnet.bind.to_string(),
+            source,
+        })?;
+        tracing::info!(protocol = protocol::TELNET, %addr, "listening");
+        listeners.push(ListenerInfo {
+            protocol: protocol::TELNET.into(),
+            addr: addr.to_string(),
+        });
+        telnet_listener = Some(l);
+    }
+    if cfg.tls.enabled {
+        tracing::warn!(bind = %cfg.tls.bind, "[tls] is enabled but the TLS front end is not built yet; not listening");
+    }
+    if cfg.ssh.enabled {
+        tracing::warn!(bind = %cfg.ssh.bind, "[ssh] is enabled but the SSH front end is not built yet; not listening");
+    }
+    if listeners.is_empty() {
+        tracing::warn!("no front end is enabled; players cannot connect");
+    }
+
+    let link_path = loaded.link_socket();
+    let link_listener = bind_unix(&link_path, "the server link").await?;
+    let control_listener = bind_unix(&control_path, "control").await?;
+    let ids_path = loaded.data_dir().join("session-ids");
+    let ids =
+        IdAllocator::open(&ids_path).map_err(state_err("cannot use session-id file", &ids_path))?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (core_tx, core_rx) = mpsc::channel(core::CORE_CHANNEL);
+    let core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx);
+    let limits = Arc::new(cfg.limits.clone());
+
+    let link_task = tokio::spawn(link::accept_servers(link_listener, core_tx.clone()));
+    let control_task = tokio::spawn(control::accept_control(control_listener, core_tx.clone()));
+    if let Some(l) = telnet_listener {
+        tokio::spawn(telnet::accept_loop(
+            l,
+            protocol::TELNET,
+            core_tx.clone(),
+            limits.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    let supervisor = if supervise {
+        Some(tokio::spawn(supervisor::supervise(
+            loaded.path.clone(),
+            stop_rx.clone(),
+        )))
+    } else {
+        None
+    };
+    tokio::spawn(signals(core_tx.clone()));
+    tracing::info!(pid = std::process::id(), data_dir = %loaded.data_dir().display(), "portal started");
+
+    core.run(core_rx).await;
+
+    if let Some(s) = supervisor {
+        let _ = s.await;
+    }
+    link_task.abort();
+    control_task.abort();
+    let _ = std::fs::remove_file(&link_path);
+    let _ = std::fs::remove_file(&control_path);
+    tracing::info!("portal stopped");
+    Ok(())
+}
+
+/// Turns Ctrl-C and SIGTERM into a core shutdown.
+async fn signals(core: mpsc::Sender<crate::portal::core::CoreEvent>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    let reason = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupt (Ctrl-C)",
+        _ = term.recv() => "SIGTERM",
+    };
+    let _ = core
+        .send(core::CoreEvent::Shutdown {
+            reason: reason.into(),
+        })
+        .await;
+}

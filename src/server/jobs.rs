@@ -1,0 +1,125 @@
+//! Slow account work (argon2 hashing) run off the server's main task.
+//!
+//! Hashing takes tens of milliseconds on purpose; doing it on the main task would stall every
+//! player. Each [`Job`] runs on tokio's blocking pool against the worker's own
+//! [`AccountStore`] connection and its [`Outcome`] comes back to the main task as an event.
+//! Passwords live only inside the job; they are never logged.
+
+use crate::accounts::{Account, AccountError, AccountStore};
+use crate::session::SessionId;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Work that needs a password hash.
+#[derive(Clone)]
+pub enum Job {
+    /// Check a name and password.
+    Login { name: String, password: String },
+    /// Make a new account.
+    Create { name: String, password: String },
+    /// Change a logged-in account's password, checking the old one.
+    ChangePassword {
+        name: String,
+        old: String,
+        new: String,
+    },
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print passwords.
+        match self {
+            Job::Login { name, .. } => write!(f, "Login({name})"),
+            Job::Create { name, .. } => write!(f, "Create({name})"),
+            Job::ChangePassword { name, .. } => write!(f, "ChangePassword({name})"),
+        }
+    }
+}
+
+/// What a job found.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Login succeeded.
+    LoggedIn(Account),
+    /// Wrong name or password.
+    LoginFailed,
+    /// Account made.
+    Created(Account),
+    /// Password changed.
+    PasswordChanged,
+    /// The old password was wrong.
+    WrongPassword,
+    /// Refused or failed; the message is safe to show the player.
+    Error(String),
+}
+
+/// A finished job, back on the main task.
+#[derive(Debug)]
+pub struct Done {
+    /// The session it ran for.
+    pub id: SessionId,
+    /// The result.
+    pub outcome: Outcome,
+}
+
+/// Runs jobs against one store connection.
+#[derive(Clone)]
+pub struct Worker {
+    store: Arc<Mutex<AccountStore>>,
+    done: mpsc::UnboundedSender<Done>,
+}
+
+impl Worker {
+    /// A worker reporting to `done`.
+    pub fn new(store: AccountStore, done: mpsc::UnboundedSender<Done>) -> Self {
+        Worker {
+            store: Arc::new(Mutex::new(store)),
+            done,
+        }
+    }
+
+    /// Starts one job.
+    pub fn start(&self, id: SessionId, job: Job) {
+        let store = self.store.clone();
+        let done = self.done.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcome = match store.lock() {
+                Ok(store) => run(&store, job),
+                Err(_) => Outcome::Error("internal error; try again".into()),
+            };
+            let _ = done.send(Done { id, outcome });
+        });
+    }
+}
+
+fn run(store: &AccountStore, job: Job) -> Outcome {
+    let r = match job {
+        Job::Login { name, password } => store.authenticate(&name, &password).map(|a| match a {
+            Some(a) => Outcome::LoggedIn(a),
+            None => Outcome::LoginFailed,
+        }),
+        Job::Create { name, password } => store.create(&name, &password).map(Outcome::Created),
+        Job::ChangePassword { name, old, new } => match store.authenticate(&name, &old) {
+            Ok(Some(_)) => store
+                .set_password(&name, &new)
+                .map(|()| Outcome::PasswordChanged),
+            Ok(None) => Ok(Outcome::WrongPassword),
+            Err(e) => Err(e),
+        },
+    };
+    r.unwrap_or_else(|e| match e {
+        AccountError::Database(_) | AccountError::Io(_) | AccountError::Hash(_) => {
+            tracing::error!(error = %e, "account store failed");
+            Outcome::Error("internal error; try again later".into())
+        }
+        other => Outcome::Error(capitalise(&other.to_string())),
+    })
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
+        None => String::new(),
+    }
+}

@@ -1,0 +1,324 @@
+//! The connection screen: what a session sees and can do before it is logged in.
+//!
+//! Evennia's words: `connect <name> <password>` and `create <name> <password>`, plus a
+//! prompted flow (type a name, then the password with echo off; an unknown name offers to
+//! create the account). Failed logins and account creations are throttled per address.
+//! Passwords are never echoed and never logged.
+
+use super::jobs::{Job, Outcome};
+use super::world::{LoginState, World};
+use crate::accounts::{self, Account, AccountStore, Throttle};
+use crate::config::AccountsConfig;
+use crate::message::Message;
+use crate::session::SessionId;
+use std::time::{Duration, Instant};
+
+/// Addresses remembered per throttle.
+const THROTTLE_KEYS: usize = 10_000;
+
+/// The connection screen and its throttles.
+pub struct LoginScreen {
+    /// Whether players may create accounts.
+    registration: bool,
+    /// The world's name for the banner.
+    world_name: String,
+    /// Failed logins per address.
+    failures: Throttle<String>,
+    /// Accounts created per address.
+    creations: Throttle<String>,
+}
+
+impl LoginScreen {
+    /// A screen with the configured throttles.
+    pub fn new(cfg: &AccountsConfig, world_name: &str) -> Self {
+        LoginScreen {
+            registration: cfg.registration,
+            world_name: world_name.to_string(),
+            failures: Throttle::new(
+                cfg.login_failures,
+                Duration::from_secs(cfg.login_failure_window_secs),
+                THROTTLE_KEYS,
+            ),
+            creations: Throttle::new(
+                cfg.creations,
+                Duration::from_secs(cfg.creation_window_secs),
+                THROTTLE_KEYS,
+            ),
+        }
+    }
+
+    /// Shows the banner and resets the flow.
+    pub fn show(&self, w: &mut World, id: SessionId) {
+        if let Some(s) = w.sessions.get_mut(id) {
+            s.login = LoginState::Screen;
+        }
+        let online = w.online().count();
+        let create = if self.registration {
+            "\n |wcreate|n <name> <password>    make a new account"
+        } else {
+            ""
+        };
+        w.msg(
+            id,
+            format!(
+                "|c==============================================================|n\n \
+                 Welcome to |w{}|n.\n\n \
+                 |wconnect|n <name> <password>   log in{create}\n \
+                 Or just type your name and answer the questions.\n \
+                 |whelp|n, |wwho|n, |wquit|n\n\n \
+                 {online} player{} online.\n\
+                 |c==============================================================|n",
+                self.world_name,
+                if online == 1 { "" } else { "s" },
+            ),
+        );
+        w.prompt(id, "> ", true);
+    }
+
+    /// Handles one line typed at the connection screen.
+    pub fn data_in(&mut self, w: &mut World, store: &AccountStore, id: SessionId, line: &str) {
+        let Some(state) = w.sessions.get(id).map(|s| s.login.clone()) else {
+            return;
+        };
+        let address = w
+            .session(id)
+            .map(|s| s.data.address.clone())
+            .unwrap_or_default();
+        match state {
+            LoginState::Screen => self.screen_command(w, store, id, &address, line),
+            LoginState::AwaitPassword { name } => {
+                after_secret(w, id, false);
+                self.try_login(w, id, &address, name, line.to_string());
+            }
+            LoginState::ConfirmCreate { name } => {
+                let answer = line.trim().to_ascii_lowercase();
+                if answer == "y" || answer == "yes" {
+                    set_state(w, id, LoginState::NewPassword { name });
+                    w.prompt(
+                        id,
+                        &format!(
+                            "Choose a password (at least {} characters): ",
+                            accounts::MIN_PASSWORD_LEN
+                        ),
+                        false,
+                    );
+                } else {
+                    self.show(w, id);
+                }
+            }
+            LoginState::NewPassword { name } => {
+                after_secret(w, id, true);
+                if let Err(e) = accounts::validate_password(line) {
+                    w.msg(id, format!("|r{}|n", sentence(&e.to_string())));
+                    w.prompt(id, "Choose a password: ", false);
+                    return;
+                }
+                set_state(
+                    w,
+                    id,
+                    LoginState::RepeatPassword {
+                        name,
+                        password: line.to_string(),
+                    },
+                );
+                w.prompt(id, "Repeat the password: ", false);
+            }
+            LoginState::RepeatPassword { name, password } => {
+                if line != password {
+                    after_secret(w, id, true);
+                    w.msg(id, "|rThe passwords differ.|n");
+                    set_state(w, id, LoginState::NewPassword { name });
+                    w.prompt(id, "Choose a password: ", false);
+                    return;
+                }
+                after_secret(w, id, false);
+                set_state(w, id, LoginState::Screen);
+                self.try_create(w, id, &address, name, password);
+            }
+        }
+    }
+
+    fn screen_command(
+        &mut self,
+        w: &mut World,
+        store: &AccountStore,
+        id: SessionId,
+        address: &str,
+        line: &str,
+    ) {
+        let mut words = line.split_whitespace();
+        let cmd = words.next().unwrap_or("").to_ascii_lowercase();
+        let args: Vec<&str> = words.collect();
+        match (cmd.as_str(), args.as_slice()) {
+            ("", _) => w.prompt(id, "> ", true),
+            ("connect", [name, password @ ..]) if !password.is_empty() => {
+                let password = password.join(" ");
+                self.try_login(w, id, address, name.to_string(), password);
+            }
+            ("connect", [name]) => self.ask_password(w, store, id, name),
+            ("create", [name, password @ ..]) if !password.is_empty() => {
+                let password = password.join(" ");
+                self.try_create(w, id, address, name.to_string(), password);
+            }
+            ("connect", _) => w.msg(id, "Usage: connect <name> <password>"),
+            ("create", _) => w.msg(id, "Usage: create <name> <password>"),
+            ("quit" | "qquit", _) => w.disconnect(id, "Goodbye."),
+            ("help" | "look" | "l", _) => self.show(w, id),
+            ("who", _) => {
+                let n = w.online().count();
+                w.msg(id, format!("{n} player{} online.", if n == 1 { "" } else { "s" }));
+            }
+            (_, []) if accounts::validate_name(line.trim()).is_ok() => {
+                self.ask_password(w, store, id, line.trim());
+            }
+            _ => w.msg(
+                id,
+                "Type |wconnect <name> <password>|n, |wcreate <name> <password>|n, your name, or |whelp|n.",
+            ),
+        }
+    }
+
+    /// The prompted flow: a name was typed.
+    fn ask_password(&mut self, w: &mut World, store: &AccountStore, id: SessionId, name: &str) {
+        match store.find(name) {
+            Ok(Some(account)) => {
+                set_state(w, id, LoginState::AwaitPassword { name: account.name });
+                w.prompt(id, "Password: ", false);
+            }
+            Ok(None) if self.registration => match accounts::validate_name(name) {
+                Ok(()) => {
+                    set_state(w, id, LoginState::ConfirmCreate { name: name.into() });
+                    w.prompt(
+                        id,
+                        &format!("There is no account called {name}. Create it? (yes/no) "),
+                        true,
+                    );
+                }
+                Err(e) => w.msg(id, format!("|r{}|n", sentence(&e.to_string()))),
+            },
+            Ok(None) => w.msg(id, "There is no account with that name."),
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                w.msg(id, "|rInternal error; try again later.|n");
+            }
+        }
+    }
+
+    fn try_login(
+        &mut self,
+        w: &mut World,
+        id: SessionId,
+        address: &str,
+        name: String,
+        password: String,
+    ) {
+        let key = address.to_string();
+        if let Some(wait) = self.failures.retry_after(&key, Instant::now()) {
+            tracing::warn!(session = id, %address, "login refused: too many failures from address");
+            w.msg(
+                id,
+                format!(
+                    "|rToo many failed logins from your address. Try again in {} seconds.|n",
+                    wait.as_secs().max(1)
+                ),
+            );
+            self.show_prompt(w, id);
+            return;
+        }
+        set_state(w, id, LoginState::Screen);
+        w.start_job(id, Job::Login { name, password });
+    }
+
+    fn try_create(
+        &mut self,
+        w: &mut World,
+        id: SessionId,
+        address: &str,
+        name: String,
+        password: String,
+    ) {
+        if !self.registration {
+            w.msg(id, "|rNew accounts are made by the operator here.|n");
+            return;
+        }
+        if let Some(wait) = self
+            .creations
+            .retry_after(&address.to_string(), Instant::now())
+        {
+            tracing::warn!(session = id, %address, "account creation refused: throttled");
+            w.msg(
+                id,
+                format!(
+                    "|rToo many new accounts from your address. Try again in {} seconds.|n",
+                    wait.as_secs().max(1)
+                ),
+            );
+            return;
+        }
+        w.start_job(id, Job::Create { name, password });
+    }
+
+    fn show_prompt(&self, w: &mut World, id: SessionId) {
+        w.prompt(id, "> ", true);
+    }
+
+    /// A login or create job finished. Returns the account to log in, if any.
+    pub fn job_done(&mut self, w: &mut World, id: SessionId, outcome: Outcome) -> Option<Account> {
+        let address = w.session(id)?.data.address.clone();
+        match outcome {
+            Outcome::LoggedIn(a) => {
+                self.failures.clear(&address);
+                Some(a)
+            }
+            Outcome::Created(a) => {
+                tracing::info!(session = id, account = %a.name, "account created");
+                self.creations.record(address, Instant::now());
+                w.msg(id, format!("|gAccount {} created.|n", a.name));
+                Some(a)
+            }
+            Outcome::LoginFailed => {
+                tracing::info!(session = id, %address, "login failed");
+                self.failures.record(address, Instant::now());
+                w.msg(id, "|rWrong name or password.|n");
+                self.show_prompt(w, id);
+                None
+            }
+            Outcome::Error(e) => {
+                w.msg(id, format!("|r{e}|n"));
+                self.show_prompt(w, id);
+                None
+            }
+            Outcome::PasswordChanged | Outcome::WrongPassword => None,
+        }
+    }
+
+    /// Forgets idle throttle entries (called now and then).
+    pub fn purge(&mut self) {
+        let now = Instant::now();
+        self.failures.purge_expired(now);
+        self.creations.purge_expired(now);
+    }
+}
+
+/// Ends the line of a hidden password entry (the client did not echo the player's Enter),
+/// turning echo back on unless another secret follows.
+fn after_secret(w: &mut World, id: SessionId, keep_hidden: bool) {
+    let m = Message::text("");
+    let m = if keep_hidden { m } else { m.with("echo", true) };
+    w.send(id, vec![m]);
+}
+
+fn set_state(w: &mut World, id: SessionId, state: LoginState) {
+    if let Some(s) = w.sessions.get_mut(id) {
+        s.login = state;
+    }
+}
+
+/// An error message as a sentence.
+fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
+        None => String::new(),
+    }
+}

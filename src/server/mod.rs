@@ -1,0 +1,426 @@
+//! The server: the restartable process that owns accounts and the application.
+//!
+//! It connects to the portal's link socket, says hello, rebuilds its session registry from
+//! the portal's `sync_all` (calling `at_sync` on every session), answers `synced`, and then
+//! handles `data_in` in order, acking each input once handled. All state lives in one task;
+//! slow account work runs on the blocking pool (see `jobs`) while that session's later input
+//! waits its turn. Portal and server can restart independently: nothing here assumes the
+//! other side's state beyond what the link carries.
+
+pub mod app;
+pub mod jobs;
+pub mod login;
+pub mod world;
+
+use crate::accounts::{AccountError, AccountStore};
+use crate::config::Loaded;
+use crate::link::{self, LinkError, PortalMsg, ServerMsg, SyncReason};
+use crate::markup;
+use crate::message::Message;
+use crate::session::{Session, SessionId, SyncData};
+use app::App;
+use futures_util::{SinkExt, StreamExt};
+use jobs::{Done, Job, Outcome, Worker};
+use login::LoginScreen;
+use std::time::Duration;
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+use world::{ServerSessions, World};
+
+/// How long the server keeps trying to reach the portal's link socket.
+pub const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
+
+/// What stops the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The accounts database could not be opened.
+    #[error("accounts database: {0}")]
+    Accounts(#[from] AccountError),
+    /// The link failed.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// No portal to connect to.
+    #[error("cannot reach the portal at {path}: {source}")]
+    NoPortal {
+        /// Link socket path.
+        path: String,
+        /// Last error.
+        source: std::io::Error,
+    },
+    /// The portal refused this server.
+    #[error("the portal refused this server: {0}")]
+    Refused(String),
+}
+
+/// How a link session ended.
+enum End {
+    /// The portal asked for a reload: exit so a new server starts.
+    Reload,
+    /// The portal is stopping: exit for good.
+    Shutdown,
+    /// The link broke.
+    Lost(String),
+}
+
+/// Runs the server. Supervised (a child of `portcullis start`) it exits when the link goes;
+/// standalone it waits for a portal to come back.
+pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
+    let cfg = &loaded.config;
+    crate::portal::ensure_data_dir(loaded.data_dir())
+        .map_err(|e| ServerError::Link(LinkError::Handshake(e.to_string())))?;
+    let db = loaded.database_path();
+    let store = AccountStore::open(&db)?;
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let worker = Worker::new(AccountStore::open(&db)?, done_tx);
+    let mut server = Server {
+        sessions: ServerSessions::default(),
+        out: Vec::new(),
+        jobs: Vec::new(),
+        store,
+        worker,
+        login: LoginScreen::new(&cfg.accounts, &cfg.server.name),
+        app: Box::new(app::Talker),
+    };
+    let mut done_rx = done_rx;
+    loop {
+        let stream = connect(&loaded.link_socket()).await?;
+        match server.link_session(stream, &mut done_rx).await? {
+            End::Reload => {
+                tracing::info!("reloading: server exits for a new one to start");
+                return Ok(());
+            }
+            End::Shutdown => {
+                tracing::info!("server shut down by the portal");
+                return Ok(());
+            }
+            End::Lost(why) if supervised => {
+                return Err(ServerError::Link(LinkError::Handshake(format!(
+                    "portal link lost: {why}"
+                ))));
+            }
+            End::Lost(why) => {
+                tracing::warn!(%why, "portal link lost; waiting for the portal to come back");
+            }
+        }
+    }
+}
+
+async fn connect(path: &std::path::Path) -> Result<UnixStream, ServerError> {
+    let deadline = tokio::time::Instant::now() + CONNECT_PATIENCE;
+    loop {
+        match UnixStream::connect(path).await {
+            Ok(s) => return Ok(s),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(ServerError::NoPortal {
+                    path: path.display().to_string(),
+                    source: e,
+                });
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// All server state, owned by the main task.
+struct Server {
+    /// The registry.
+    sessions: ServerSessions,
+    /// Link messages produced by the current step.
+    out: Vec<ServerMsg>,
+    /// Slow jobs produced by the current step.
+    jobs: Vec<(SessionId, Job)>,
+    /// Store connection for quick lookups on the main task.
+    store: AccountStore,
+    /// Runs hashing jobs off the main task.
+    worker: Worker,
+    /// The connection screen.
+    login: LoginScreen,
+    /// The game.
+    app: Box<dyn App>,
+}
+
+type Reader = FramedRead<OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>;
+type Writer = FramedWrite<OwnedWriteHalf, tokio_util::codec::LengthDelimitedCodec>;
+
+impl Server {
+    async fn link_session(
+        &mut self,
+        stream: UnixStream,
+        done_rx: &mut mpsc::UnboundedReceiver<Done>,
+    ) -> Result<End, ServerError> {
+        let (r, w) = stream.into_split();
+        let mut reader: Reader = FramedRead::new(r, link::codec());
+        let mut writer: Writer = FramedWrite::new(w, link::codec());
+        writer
+            .send(link::encode(&ServerMsg::Hello {
+                version: link::VERSION,
+                pid: std::process::id(),
+            })?)
+            .await
+            .map_err(LinkError::Io)?;
+        match recv(&mut reader, Some(link::HELLO_TIMEOUT)).await? {
+            PortalMsg::Hello { version, pid } if version == link::VERSION => {
+                tracing::info!(portal_pid = pid, "linked to portal");
+            }
+            PortalMsg::Refused { reason } => return Err(ServerError::Refused(reason)),
+            other => {
+                return Err(LinkError::Handshake(format!("expected hello, got {other:?}")).into());
+            }
+        }
+        let mut purge = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            let end = tokio::select! {
+                msg = recv(&mut reader, None) => match msg {
+                    Ok(msg) => self.portal_msg(msg),
+                    Err(LinkError::Closed) => Some(End::Lost("closed by portal".into())),
+                    Err(e) => Some(End::Lost(e.to_string())),
+                },
+                Some(done) = done_rx.recv() => {
+                    self.job_done(done);
+                    None
+                }
+                _ = purge.tick() => {
+                    self.login.purge();
+                    None
+                }
+            };
+            self.start_jobs();
+            if !self.out.is_empty() {
+                for m in self.out.drain(..) {
+                    writer
+                        .feed(link::encode(&m)?)
+                        .await
+                        .map_err(LinkError::Io)?;
+                }
+                if let Err(e) = SinkExt::<bytes::Bytes>::flush(&mut writer).await {
+                    return Ok(End::Lost(e.to_string()));
+                }
+            }
+            if let Some(end) = end {
+                return Ok(end);
+            }
+        }
+    }
+
+    fn world(&mut self) -> (World<'_>, &mut LoginScreen, &mut dyn App, &AccountStore) {
+        (
+            World {
+                sessions: &mut self.sessions,
+                out: &mut self.out,
+                jobs: &mut self.jobs,
+            },
+            &mut self.login,
+            self.app.as_mut(),
+            &self.store,
+        )
+    }
+
+    fn portal_msg(&mut self, msg: PortalMsg) -> Option<End> {
+        match msg {
+            PortalMsg::SyncAll { reason, sessions } => self.sync_all(reason, sessions),
+            PortalMsg::Connect { session } => {
+                let id = session.id;
+                let mut s = Session::init_session(id, &session.protocol_key, &session.address);
+                s.load_sync_data(session);
+                self.sessions.insert(s);
+                let (mut w, login, _, _) = self.world();
+                login.show(&mut w, id);
+            }
+            PortalMsg::Disconnect { id, reason } => {
+                let logged_in = self
+                    .sessions
+                    .get(id)
+                    .is_some_and(|s| s.session.data.logged_in);
+                if logged_in {
+                    let (mut w, _, app, _) = self.world();
+                    app.at_logout(&mut w, id, &reason);
+                }
+                self.sessions.remove(id);
+            }
+            PortalMsg::DataIn { id, seq, messages } => self.data_in(id, seq, messages),
+            PortalMsg::SyncOne { session } => {
+                if let Some(s) = self.sessions.get_mut(session.id) {
+                    s.session.load_sync_data(session);
+                }
+            }
+            PortalMsg::Reload => return Some(End::Reload),
+            PortalMsg::Shutdown { reason } => {
+                tracing::info!(%reason, "portal asked the server to shut down");
+                return Some(End::Shutdown);
+            }
+            PortalMsg::Refused { reason } => {
+                return Some(End::Lost(format!("refused: {reason}")));
+            }
+            PortalMsg::Hello { .. } => tracing::warn!("unexpected hello from portal; ignored"),
+        }
+        None
+    }
+
+    /// Rebuilds the registry from the portal's sessions (PSYNC) and calls at_sync.
+    fn sync_all(&mut self, reason: SyncReason, sessions: Vec<SyncData>) {
+        self.sessions = ServerSessions::default();
+        let count = sessions.len();
+        let mut ids = Vec::with_capacity(count);
+        for data in sessions {
+            let id = data.id;
+            let mut s = Session::init_session(id, &data.protocol_key, &data.address);
+            s.load_sync_data(data);
+            // An account deleted while the server was away is logged out.
+            if let Some(aid) = s.data.account_id
+                && !matches!(self.store.get(aid), Ok(Some(_)))
+            {
+                s.data.account_id = None;
+                s.data.account_name = None;
+                s.data.logged_in = false;
+                self.out.push(ServerMsg::Logout { id });
+            }
+            self.sessions.insert(s);
+            ids.push(id);
+        }
+        for id in ids {
+            let logged_in = self
+                .sessions
+                .get(id)
+                .is_some_and(|s| s.session.data.logged_in);
+            let (mut w, login, app, _) = self.world();
+            if logged_in {
+                app.at_sync(&mut w, id, reason);
+            } else {
+                // Whatever the player was in the middle of is gone: start again, echo on.
+                w.send(id, vec![Message::new("text").with("echo", true)]);
+                login.show(&mut w, id);
+            }
+        }
+        tracing::info!(sessions = count, ?reason, "registry rebuilt from portal");
+        self.out.push(ServerMsg::Synced { sessions: count });
+    }
+
+    fn data_in(&mut self, id: SessionId, seq: u64, messages: Vec<Message>) {
+        let Some(s) = self.sessions.get_mut(id) else {
+            // Session already gone: nothing to do, but the portal may still hold the input.
+            self.out.push(ServerMsg::Ack { id, seq });
+            return;
+        };
+        if s.busy.is_some() {
+            s.queue.push_back((seq, messages));
+            return;
+        }
+        self.handle_input(id, seq, messages);
+    }
+
+    /// Handles one input; acks it unless it started a job (acked when the job is done).
+    fn handle_input(&mut self, id: SessionId, seq: u64, messages: Vec<Message>) {
+        let jobs_before = self.jobs.len();
+        for m in messages {
+            let Some(s) = self.sessions.get_mut(id) else {
+                break;
+            };
+            s.session.touch(m.name == "text");
+            let logged_in = s.session.data.logged_in;
+            let m = if m.name == "text" {
+                Message::text(markup::sanitize_input(m.first_str().unwrap_or("")))
+            } else {
+                m
+            };
+            let (mut w, login, app, store) = self.world();
+            if logged_in {
+                app.data_in(&mut w, id, &m);
+            } else if m.name == "text" {
+                login.data_in(&mut w, store, id, m.first_str().unwrap_or(""));
+            }
+        }
+        if self.jobs.len() > jobs_before {
+            if let Some(s) = self.sessions.get_mut(id) {
+                s.busy = Some(seq);
+            }
+        } else {
+            self.out.push(ServerMsg::Ack { id, seq });
+        }
+    }
+
+    fn start_jobs(&mut self) {
+        for (id, job) in self.jobs.drain(..) {
+            tracing::debug!(session = id, ?job, "account job started");
+            self.worker.start(id, job);
+        }
+    }
+
+    fn job_done(&mut self, done: Done) {
+        let Done { id, outcome } = done;
+        let Some(seq) = self.sessions.get_mut(id).and_then(|s| s.busy.take()) else {
+            return;
+        };
+        match outcome {
+            Outcome::PasswordChanged => {
+                let (mut w, ..) = self.world();
+                w.msg(id, "|gPassword changed.|n");
+            }
+            Outcome::WrongPassword => {
+                let (mut w, ..) = self.world();
+                w.msg(id, "|rThat is not your current password.|n");
+            }
+            Outcome::Error(e)
+                if self
+                    .sessions
+                    .get(id)
+                    .is_some_and(|s| s.session.data.logged_in) =>
+            {
+                let (mut w, ..) = self.world();
+                w.msg(id, format!("|r{e}|n"));
+            }
+            outcome => {
+                let (mut w, login, _, _) = self.world();
+                if let Some(account) = login.job_done(&mut w, id, outcome) {
+                    self.log_in(id, account.id, account.name);
+                }
+            }
+        }
+        self.out.push(ServerMsg::Ack { id, seq });
+        // Input that waited for the job, in order, until another job starts.
+        while let Some(s) = self.sessions.get_mut(id) {
+            if s.busy.is_some() {
+                break;
+            }
+            let Some((seq, messages)) = s.queue.pop_front() else {
+                break;
+            };
+            self.handle_input(id, seq, messages);
+        }
+    }
+
+    fn log_in(&mut self, id: SessionId, account_id: i64, account_name: String) {
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
+        let d = &mut s.session.data;
+        d.account_id = Some(account_id);
+        d.account_name = Some(account_name.clone());
+        d.logged_in = true;
+        tracing::info!(session = id, account = %account_name, "logged in");
+        self.out.push(ServerMsg::Login {
+            id,
+            account_id,
+            account_name,
+        });
+        let (mut w, _, app, _) = self.world();
+        app.at_login(&mut w, id);
+    }
+}
+
+async fn recv(reader: &mut Reader, timeout: Option<Duration>) -> Result<PortalMsg, LinkError> {
+    let next = async {
+        match reader.next().await {
+            Some(Ok(frame)) => link::decode(&frame),
+            Some(Err(e)) => Err(LinkError::Io(e)),
+            None => Err(LinkError::Closed),
+        }
+    };
+    match timeout {
+        Some(t) => tokio::time::timeout(t, next)
+            .await
+            .map_err(|_| LinkError::Handshake("no hello within the timeout".into()))?,
+        None => next.await,
+    }
+}

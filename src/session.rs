@@ -1,0 +1,219 @@
+//! The session model shared by portal and server (from Evennia's `Session`).
+//!
+//! A session is one player connection. Both processes keep a copy of its [`SyncData`]: the
+//! portal because it owns the connection and must hand the state back to a restarted server,
+//! the server because it runs the game. `load_sync_data` merges `protocol_flags` (a partial
+//! update) and replaces everything else, so either side can send only what changed in flags.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A session id. Unique for the life of the installation, never reused (see `ids`).
+pub type SessionId = u64;
+
+/// Protocol keys a front end can give a session.
+pub mod protocol {
+    /// Plain telnet.
+    pub const TELNET: &str = "telnet";
+    /// Telnet over TLS.
+    pub const TELNET_TLS: &str = "telnet/ssl";
+    /// SSH.
+    pub const SSH: &str = "ssh";
+}
+
+/// The whitelisted, serialisable state of a session that portal and server both keep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncData {
+    /// Session id, unique for the life of the installation.
+    pub id: SessionId,
+    /// Which front end carries the session: `telnet`, `telnet/ssl`, `ssh`, …
+    pub protocol_key: String,
+    /// The peer's IP address (no port); throttles and connection limits key on it.
+    pub address: String,
+    /// Id of the account logged in on this session, if any.
+    pub account_id: Option<i64>,
+    /// Name of that account, as created.
+    pub account_name: Option<String>,
+    /// Whether an account is logged in.
+    pub logged_in: bool,
+    /// When the connection was made (Unix seconds).
+    pub conn_time: f64,
+    /// When the player last sent anything (Unix seconds).
+    pub cmd_last: f64,
+    /// When the player last sent a visible command (not an out-of-band message).
+    pub cmd_last_visible: f64,
+    /// How many messages the player has sent.
+    pub cmd_total: u64,
+    /// What the client is and can do: CLIENTNAME, TERM, SCREENWIDTH, SCREENHEIGHT, ANSI,
+    /// XTERM256, TRUECOLOR, UTF-8, ENCODING, NOCOLOR, SCREENREADER, …
+    pub protocol_flags: Map<String, Value>,
+    /// State the server wants kept across its own restarts.
+    pub server_data: Map<String, Value>,
+}
+
+/// Seconds since the Unix epoch, as Evennia keeps times.
+pub fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Default protocol flags of a fresh session before the client says anything.
+pub fn default_flags() -> Map<String, Value> {
+    let mut f = Map::new();
+    f.insert("ANSI".into(), Value::Bool(true));
+    f.insert("ENCODING".into(), Value::String("utf-8".into()));
+    f.insert("SCREENWIDTH".into(), Value::from(80));
+    f.insert("SCREENHEIGHT".into(), Value::from(24));
+    f
+}
+
+/// One session's state and the seed's operations on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    /// The synchronised state.
+    pub data: SyncData,
+}
+
+impl Session {
+    /// Called by a front end when a connection is established.
+    pub fn init_session(id: SessionId, protocol_key: &str, address: &str) -> Self {
+        let now = now_unix();
+        Session {
+            data: SyncData {
+                id,
+                protocol_key: protocol_key.to_string(),
+                address: address.to_string(),
+                account_id: None,
+                account_name: None,
+                logged_in: false,
+                conn_time: now,
+                cmd_last: now,
+                cmd_last_visible: now,
+                cmd_total: 0,
+                protocol_flags: default_flags(),
+                server_data: Map::new(),
+            },
+        }
+    }
+
+    /// The state to send to the other process.
+    pub fn get_sync_data(&self) -> SyncData {
+        self.data.clone()
+    }
+
+    /// Takes state from the other process: protocol_flags are merged, the rest replaced.
+    pub fn load_sync_data(&mut self, data: SyncData) {
+        let SyncData { protocol_flags, .. } = &data;
+        let mut merged = std::mem::take(&mut self.data.protocol_flags);
+        merge_flags(&mut merged, protocol_flags);
+        self.data = data;
+        self.data.protocol_flags = merged;
+    }
+
+    /// Merges a partial protocol_flags update.
+    pub fn update_flags(&mut self, flags: &Map<String, Value>) {
+        merge_flags(&mut self.data.protocol_flags, flags);
+    }
+
+    /// Records that the player sent something.
+    pub fn touch(&mut self, visible: bool) {
+        let now = now_unix();
+        self.data.cmd_last = now;
+        if visible {
+            self.data.cmd_last_visible = now;
+        }
+        self.data.cmd_total += 1;
+    }
+
+    /// Seconds since the last visible command.
+    pub fn idle_secs(&self) -> f64 {
+        (now_unix() - self.data.cmd_last_visible).max(0.0)
+    }
+
+    /// A string flag, if set.
+    pub fn flag_str(&self, key: &str) -> Option<&str> {
+        self.data.protocol_flags.get(key).and_then(Value::as_str)
+    }
+
+    /// A boolean flag (absent is false).
+    pub fn flag_bool(&self, key: &str) -> bool {
+        self.data
+            .protocol_flags
+            .get(key)
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// A numeric flag, if set.
+    pub fn flag_u64(&self, key: &str) -> Option<u64> {
+        self.data.protocol_flags.get(key).and_then(Value::as_u64)
+    }
+}
+
+/// Merges `update` into `flags`; a `null` value removes the key.
+pub fn merge_flags(flags: &mut Map<String, Value>, update: &Map<String, Value>) {
+    for (k, v) in update {
+        if v.is_null() {
+            flags.remove(k);
+        } else {
+            flags.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// Formats an idle or up time the way `who` and `status` show it: `42s`, `3m`, `2h`, `5d`.
+pub fn short_duration(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_sync_data_merges_flags_and_replaces_the_rest() {
+        let mut a = Session::init_session(7, protocol::TELNET, "127.0.0.1");
+        a.data
+            .protocol_flags
+            .insert("CLIENTNAME".into(), Value::from("tintin++"));
+        let mut other = a.get_sync_data();
+        other.protocol_flags = Map::new();
+        other
+            .protocol_flags
+            .insert("SCREENWIDTH".into(), Value::from(132));
+        other.logged_in = true;
+        other.account_name = Some("alice".into());
+        a.load_sync_data(other);
+        assert!(a.data.logged_in);
+        assert_eq!(a.data.account_name.as_deref(), Some("alice"));
+        assert_eq!(a.flag_str("CLIENTNAME"), Some("tintin++"));
+        assert_eq!(a.flag_u64("SCREENWIDTH"), Some(132));
+        assert_eq!(a.flag_u64("SCREENHEIGHT"), Some(24));
+    }
+
+    #[test]
+    fn null_removes_a_flag() {
+        let mut s = Session::init_session(1, protocol::TELNET, "::1");
+        let mut upd = Map::new();
+        upd.insert("ANSI".into(), Value::Null);
+        s.update_flags(&upd);
+        assert!(!s.data.protocol_flags.contains_key("ANSI"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(short_duration(5.2), "5s");
+        assert_eq!(short_duration(125.0), "2m");
+        assert_eq!(short_duration(7300.0), "2h");
+        assert_eq!(short_duration(200000.0), "2d");
+    }
+}

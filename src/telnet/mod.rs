@@ -1,0 +1,534 @@
+//! Portcullis' own sans-IO telnet protocol engine (RFC 854/855 + RFC 1143).
+//!
+//! Owns: the byte-level parser state machine, input line assembly, option
+//! negotiation bookkeeping (policy in [`options::OPTIONS`]), output encoding of
+//! text and prompts. One [`TelnetEngine`] per connection; the connection task
+//! feeds it raw socket bytes and writes back whatever it appends to `out`.
+//!
+//! Invariants:
+//! - Parsing never depends on how input is split across [`TelnetEngine::feed`]
+//!   calls: all partial state (pending IAC, half-read negotiation, open
+//!   subnegotiation, a CR waiting for its LF/NUL) lives in the engine, and the
+//!   concatenation of `out` and `events` is identical for any split.
+//! - Memory is bounded: the line buffer never exceeds `max_line` bytes and the
+//!   subnegotiation buffer never exceeds `max_subneg` bytes.
+//! - No panics, no `unsafe`, no I/O. Replies are only ever produced in answer to
+//!   input, by `start`, or by explicit API calls, and never loop (RFC 1143).
+//! - After a [`TelnetEvent::NegotiationStorm`] the engine stops answering
+//!   negotiations but still assembles lines.
+
+mod options;
+mod subneg;
+#[cfg(test)]
+mod tests;
+
+pub use options::{OPTIONS, OptionSpec, Support};
+
+use options::{OptionState, Reply, Side};
+use subneg::{CharsetState, TtypeCycle};
+
+// ---- Telnet command bytes (RFC 854, RFC 885 for EOR) ----
+pub const IAC: u8 = 255;
+pub const DONT: u8 = 254;
+pub const DO: u8 = 253;
+pub const WONT: u8 = 252;
+pub const WILL: u8 = 251;
+pub const SB: u8 = 250;
+pub const GA: u8 = 249;
+pub const EL: u8 = 248;
+pub const EC: u8 = 247;
+pub const AYT: u8 = 246;
+pub const AO: u8 = 245;
+pub const IP: u8 = 244;
+pub const BRK: u8 = 243;
+pub const DM: u8 = 242;
+pub const NOP: u8 = 241;
+pub const SE: u8 = 240;
+/// The EOR *command* (239). The EOR *option* is [`TELOPT_EOR`] (25).
+pub const EOR: u8 = 239;
+
+// ---- Option codes ----
+pub const ECHO: u8 = 1;
+pub const SGA: u8 = 3;
+pub const TTYPE: u8 = 24;
+/// The END-OF-RECORD option (RFC 885); named to avoid clashing with [`EOR`].
+pub const TELOPT_EOR: u8 = 25;
+pub const NAWS: u8 = 31;
+pub const NEW_ENVIRON: u8 = 39;
+pub const CHARSET: u8 = 42;
+pub const MSDP: u8 = 69;
+pub const MSSP: u8 = 70;
+pub const MCCP2: u8 = 86;
+pub const GMCP: u8 = 201;
+
+// ---- Subnegotiation sub-commands ----
+pub const TTYPE_IS: u8 = 0;
+pub const TTYPE_SEND: u8 = 1;
+pub const CHARSET_REQUEST: u8 = 1;
+pub const CHARSET_ACCEPTED: u8 = 2;
+pub const CHARSET_REJECTED: u8 = 3;
+
+/// MTTS bit values (as reported in [`TelnetEvent::Mtts`]).
+pub mod mtts {
+    pub const ANSI: u32 = 1;
+    pub const VT100: u32 = 2;
+    pub const UTF8: u32 = 4;
+    pub const COLORS_256: u32 = 8;
+    pub const MOUSE_TRACKING: u32 = 16;
+    pub const OSC_COLOR_PALETTE: u32 = 32;
+    pub const SCREEN_READER: u32 = 64;
+    pub const PROXY: u32 = 128;
+    pub const TRUECOLOR: u32 = 256;
+    pub const MNES: u32 = 512;
+    pub const MSLP: u32 = 1024;
+    pub const SSL: u32 = 2048;
+}
+
+const CR: u8 = b'\r';
+const LF: u8 = b'\n';
+const NUL: u8 = 0;
+
+/// Per-connection resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// Maximum bytes of one input line (after IAC unescaping).
+    pub max_line: usize,
+    /// Maximum bytes of one subnegotiation payload (after IAC unescaping).
+    pub max_subneg: usize,
+    /// WILL/WONT/DO/DONT commands accepted per connection before
+    /// [`TelnetEvent::NegotiationStorm`].
+    pub max_negotiations: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self {
+            max_line: 4096,
+            max_subneg: 8192,
+            max_negotiations: 500,
+        }
+    }
+}
+
+/// Something the client told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TelnetEvent {
+    /// One complete input line: raw bytes, IAC-unescaped, without line ending.
+    Line(Vec<u8>),
+    /// The current line exceeded `limit` bytes. Emitted as soon as the limit
+    /// is crossed, immediately followed by `Line` carrying the first `limit`
+    /// bytes; the rest of the line up to its ending is discarded.
+    LineTooLong { limit: usize },
+    /// Window size (RFC 1073). 0 means "unknown" for that dimension.
+    Naws { width: u16, height: u16 },
+    /// First TTYPE answer (MTTS step 1: client name, or the only terminal type
+    /// of a non-cycling client).
+    ClientName(String),
+    /// Second, different TTYPE answer (MTTS step 2: terminal type).
+    TerminalType(String),
+    /// Third TTYPE answer `MTTS <n>` (see [`mtts`] for bits).
+    Mtts(u32),
+    /// Character set agreed with the client (RFC 2066), e.g. `UTF-8`.
+    Charset(String),
+    /// An option became enabled (`local`: on our side) through client input.
+    OptionEnabled { option: u8, local: bool },
+    /// An enabled option became disabled through client input.
+    OptionDisabled { option: u8, local: bool },
+    /// More than `max_negotiations` negotiation commands; disconnect.
+    NegotiationStorm,
+    /// A subnegotiation exceeded `max_subneg` bytes and was discarded.
+    SubnegotiationTooLong { option: u8 },
+}
+
+/// Parser position within the telnet byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParseState {
+    /// Ordinary data.
+    Data,
+    /// Seen IAC in data.
+    Iac,
+    /// Seen IAC WILL/WONT/DO/DONT; waiting for the option byte.
+    Negotiate(u8),
+    /// Seen IAC SB; waiting for the option byte.
+    SbOption,
+    /// Inside a subnegotiation payload.
+    Sb,
+    /// Seen IAC inside a subnegotiation payload.
+    SbIac,
+}
+
+/// Sans-IO telnet engine for one connection.
+#[derive(Debug)]
+pub struct TelnetEngine {
+    limits: EngineLimits,
+    state: ParseState,
+    // Line assembly.
+    line: Vec<u8>,
+    /// The previous data byte was CR: a following LF or NUL is swallowed.
+    pending_cr: bool,
+    /// The current line overflowed; drop bytes until its line ending.
+    discarding_line: bool,
+    // Subnegotiation.
+    sb_option: u8,
+    sb_buf: Vec<u8>,
+    sb_overflow: bool,
+    // Negotiation.
+    opts: [OptionState; 256],
+    negotiations: usize,
+    storm: bool,
+    ttype: TtypeCycle,
+    charset: CharsetState,
+}
+
+impl TelnetEngine {
+    /// A fresh engine; nothing is sent until [`start`](Self::start) or input.
+    pub fn new(limits: EngineLimits) -> Self {
+        Self {
+            limits,
+            state: ParseState::Data,
+            line: Vec::new(),
+            pending_cr: false,
+            discarding_line: false,
+            sb_option: 0,
+            sb_buf: Vec::new(),
+            sb_overflow: false,
+            opts: [OptionState::default(); 256],
+            negotiations: 0,
+            storm: false,
+            ttype: TtypeCycle::default(),
+            charset: CharsetState::default(),
+        }
+    }
+
+    /// Initial offers: every table option marked [`Support::Offer`]
+    /// (currently `DO TTYPE`, `WILL EOR`, `DO NAWS`, `WILL CHARSET`, in table
+    /// order). Idempotent.
+    pub fn start(&mut self, out: &mut Vec<u8>) {
+        for spec in OPTIONS {
+            if spec.remote == Support::Offer {
+                self.request_remote(spec.code, true, out);
+            }
+            if spec.local == Support::Offer {
+                self.request_local(spec.code, true, out);
+            }
+        }
+    }
+
+    /// Feed raw bytes read from the socket. Appends negotiation replies to
+    /// `out` and decoded events to `events`.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, events: &mut Vec<TelnetEvent>) {
+        for &b in input {
+            self.step(b, out, events);
+        }
+    }
+
+    /// `true`: WILL ECHO (the client stops echoing locally, for passwords);
+    /// `false`: WONT ECHO. Uses the Q method, so repeated calls send nothing.
+    pub fn set_echo_hidden(&mut self, hidden: bool, out: &mut Vec<u8>) {
+        self.request_local(ECHO, hidden, out);
+    }
+
+    /// Ask to enable/disable `option` on our side (WILL/WONT) via the Q
+    /// method. Returns `false` (sending nothing) if the table forbids enabling
+    /// it locally. Disabling takes effect for [`is_enabled_local`] at once;
+    /// no event is emitted for changes we initiate until the client confirms.
+    ///
+    /// [`is_enabled_local`]: Self::is_enabled_local
+    pub fn request_local(&mut self, option: u8, enable: bool, out: &mut Vec<u8>) -> bool {
+        if enable && !options::lookup(option).local.may_enable() {
+            return false;
+        }
+        let side = &mut self.opts[usize::from(option)].us;
+        let reply = if enable {
+            side.request_enable()
+        } else {
+            side.request_disable()
+        };
+        send_reply(out, reply, WILL, WONT, option);
+        true
+    }
+
+    /// Ask the client to enable/disable `option` on its side (DO/DONT) via
+    /// the Q method. Returns `false` if the table forbids it remotely.
+    pub fn request_remote(&mut self, option: u8, enable: bool, out: &mut Vec<u8>) -> bool {
+        if enable && !options::lookup(option).remote.may_enable() {
+            return false;
+        }
+        let side = &mut self.opts[usize::from(option)].him;
+        let reply = if enable {
+            side.request_enable()
+        } else {
+            side.request_disable()
+        };
+        send_reply(out, reply, DO, DONT, option);
+        true
+    }
+
+    /// Encode game text for the wire: IAC doubled, bare LF -> CR LF, existing
+    /// CR LF kept, lone CR -> CR NUL. Stateless: a CR ending `text` is a lone
+    /// CR, so do not split a CR LF pair across calls.
+    pub fn encode_text(&self, text: &[u8], out: &mut Vec<u8>) {
+        out.reserve(text.len() + text.len() / 16 + 2);
+        let mut prev_cr = false;
+        for (i, &b) in text.iter().enumerate() {
+            match b {
+                IAC => out.extend_from_slice(&[IAC, IAC]),
+                LF if prev_cr => out.push(LF),
+                LF => out.extend_from_slice(&[CR, LF]),
+                CR if text.get(i + 1) == Some(&LF) => out.push(CR),
+                CR => out.extend_from_slice(&[CR, NUL]),
+                _ => out.push(b),
+            }
+            prev_cr = b == CR;
+        }
+    }
+
+    /// Mark the end of a prompt: IAC EOR if EOR is enabled on our side, else
+    /// IAC GA unless SGA is enabled on our side (then nothing).
+    pub fn end_prompt(&self, out: &mut Vec<u8>) {
+        if self.is_enabled_local(TELOPT_EOR) {
+            out.extend_from_slice(&[IAC, EOR]);
+        } else if !self.is_enabled_local(SGA) {
+            out.extend_from_slice(&[IAC, GA]);
+        }
+    }
+
+    /// Whether `option` is enabled (Q-method state YES) on our side.
+    pub fn is_enabled_local(&self, option: u8) -> bool {
+        self.opts[usize::from(option)].us.enabled()
+    }
+
+    /// Whether `option` is enabled (Q-method state YES) on the client's side.
+    pub fn is_enabled_remote(&self, option: u8) -> bool {
+        self.opts[usize::from(option)].him.enabled()
+    }
+
+    // ---- parser ----
+
+    fn step(&mut self, b: u8, out: &mut Vec<u8>, events: &mut Vec<TelnetEvent>) {
+        match self.state {
+            ParseState::Data => {
+                if b == IAC {
+                    self.state = ParseState::Iac;
+                } else {
+                    self.data_byte(b, events);
+                }
+            }
+            ParseState::Iac => {
+                self.state = ParseState::Data;
+                self.command(b, events);
+            }
+            ParseState::Negotiate(cmd) => {
+                self.state = ParseState::Data;
+                self.negotiate(cmd, b, out, events);
+            }
+            ParseState::SbOption => {
+                self.sb_option = b;
+                self.sb_buf.clear();
+                self.sb_overflow = false;
+                self.state = ParseState::Sb;
+            }
+            ParseState::Sb => {
+                if b == IAC {
+                    self.state = ParseState::SbIac;
+                } else {
+                    self.sb_push(b, events);
+                }
+            }
+            ParseState::SbIac => match b {
+                IAC => {
+                    self.state = ParseState::Sb;
+                    self.sb_push(IAC, events);
+                }
+                SE => {
+                    self.state = ParseState::Data;
+                    self.finish_sb(out, events);
+                }
+                _ => {
+                    // Malformed: IAC <cmd> inside SB. Treat it as an implicit
+                    // SE (some clients forget it) and then run the command.
+                    self.finish_sb(out, events);
+                    self.state = ParseState::Data;
+                    self.command(b, events);
+                }
+            },
+        }
+    }
+
+    /// The byte after an IAC in data (also used after an implicit SE).
+    fn command(&mut self, b: u8, events: &mut Vec<TelnetEvent>) {
+        match b {
+            IAC => self.data_byte(IAC, events),
+            WILL | WONT | DO | DONT => self.state = ParseState::Negotiate(b),
+            SB => self.state = ParseState::SbOption,
+            // While discarding an overlong line the buffer is already empty.
+            EC => {
+                self.line.pop();
+            }
+            EL => self.line.clear(),
+            // NOP, GA, EOR, AYT, AO, IP, BRK, DM, stray SE, unknown: consumed.
+            _ => {}
+        }
+    }
+
+    fn data_byte(&mut self, b: u8, events: &mut Vec<TelnetEvent>) {
+        if self.pending_cr {
+            self.pending_cr = false;
+            if b == LF || b == NUL {
+                return;
+            }
+        }
+        match b {
+            CR => {
+                self.end_line(events);
+                self.pending_cr = true;
+            }
+            LF => self.end_line(events),
+            // NUL is an NVT no-op; never let it into a line.
+            NUL => {}
+            _ => self.push_line(b, events),
+        }
+    }
+
+    fn push_line(&mut self, b: u8, events: &mut Vec<TelnetEvent>) {
+        if self.discarding_line {
+            return;
+        }
+        if self.line.len() >= self.limits.max_line {
+            self.discarding_line = true;
+            events.push(TelnetEvent::LineTooLong {
+                limit: self.limits.max_line,
+            });
+            events.push(TelnetEvent::Line(std::mem::take(&mut self.line)));
+            return;
+        }
+        self.line.push(b);
+    }
+
+    fn end_line(&mut self, events: &mut Vec<TelnetEvent>) {
+        if self.discarding_line {
+            self.discarding_line = false;
+        } else {
+            events.push(TelnetEvent::Line(std::mem::take(&mut self.line)));
+        }
+    }
+
+    fn sb_push(&mut self, b: u8, events: &mut Vec<TelnetEvent>) {
+        if self.sb_overflow {
+            return;
+        }
+        if self.sb_buf.len() >= self.limits.max_subneg {
+            self.sb_overflow = true;
+            self.sb_buf = Vec::new();
+            events.push(TelnetEvent::SubnegotiationTooLong {
+                option: self.sb_option,
+            });
+            return;
+        }
+        self.sb_buf.push(b);
+    }
+
+    fn finish_sb(&mut self, out: &mut Vec<u8>, events: &mut Vec<TelnetEvent>) {
+        let payload = std::mem::take(&mut self.sb_buf);
+        if !self.sb_overflow {
+            self.subnegotiation(self.sb_option, &payload, out, events);
+        }
+        self.sb_overflow = false;
+        // Reuse the allocation for the next subnegotiation.
+        self.sb_buf = payload;
+        self.sb_buf.clear();
+    }
+
+    // ---- negotiation ----
+
+    /// Received IAC `cmd` `option`. Per RFC 1143 a request the policy refuses
+    /// is answered with a refusal every time it arrives in state NO (that is
+    /// no loop: a refusal is never answered); storms are bounded by
+    /// `max_negotiations`.
+    fn negotiate(&mut self, cmd: u8, option: u8, out: &mut Vec<u8>, events: &mut Vec<TelnetEvent>) {
+        if self.storm {
+            return;
+        }
+        self.negotiations += 1;
+        if self.negotiations > self.limits.max_negotiations {
+            self.storm = true;
+            events.push(TelnetEvent::NegotiationStorm);
+            return;
+        }
+        let spec = options::lookup(option);
+        let idx = usize::from(option);
+        let local = matches!(cmd, DO | DONT);
+        let before: Side = if local {
+            self.opts[idx].us
+        } else {
+            self.opts[idx].him
+        };
+        match cmd {
+            WILL => {
+                let reply = self.opts[idx].him.recv_enable(spec.remote.accepts_peer());
+                send_reply(out, reply, DO, DONT, option);
+            }
+            WONT => {
+                let reply = self.opts[idx].him.recv_disable();
+                send_reply(out, reply, DO, DONT, option);
+            }
+            DO => {
+                let reply = self.opts[idx].us.recv_enable(spec.local.accepts_peer());
+                send_reply(out, reply, WILL, WONT, option);
+            }
+            _ => {
+                let reply = self.opts[idx].us.recv_disable();
+                send_reply(out, reply, WILL, WONT, option);
+            }
+        }
+        let after = if local {
+            self.opts[idx].us
+        } else {
+            self.opts[idx].him
+        };
+        if before.enabled() != after.enabled() {
+            if after.enabled() {
+                events.push(TelnetEvent::OptionEnabled { option, local });
+                self.on_enabled(option, local, out);
+            } else {
+                events.push(TelnetEvent::OptionDisabled { option, local });
+                self.on_disabled(option, local);
+            }
+        }
+    }
+
+    fn on_enabled(&mut self, option: u8, local: bool, out: &mut Vec<u8>) {
+        match (option, local) {
+            (TTYPE, false) => self.ttype_start(out),
+            (CHARSET, true) => self.charset_start(out),
+            _ => {}
+        }
+    }
+
+    fn on_disabled(&mut self, option: u8, local: bool) {
+        if (option, local) == (TTYPE, false) {
+            self.ttype.pending = false;
+        }
+    }
+}
+
+fn send_reply(out: &mut Vec<u8>, reply: Option<Reply>, positive: u8, negative: u8, option: u8) {
+    match reply {
+        Some(Reply::Positive) => out.extend_from_slice(&[IAC, positive, option]),
+        Some(Reply::Negative) => out.extend_from_slice(&[IAC, negative, option]),
+        None => {}
+    }
+}
+
+/// Append `IAC SB option <payload with IAC doubled> IAC SE` to `out`.
+pub fn encode_subnegotiation(option: u8, payload: &[u8], out: &mut Vec<u8>) {
+    out.reserve(payload.len() + 5);
+    out.extend_from_slice(&[IAC, SB, option]);
+    for &b in payload {
+        if b == IAC {
+            out.push(IAC);
+        }
+        out.push(b);
+    }
+    out.extend_from_slice(&[IAC, SE]);
+}

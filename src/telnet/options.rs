@@ -1,0 +1,238 @@
+//! Option policy table and the RFC 1143 "Q method" negotiation state machine.
+//!
+//! Owns:
+//! - [`OPTIONS`], the single table that decides which telnet options we are
+//!   willing to enable on our side (`local`) and accept on the client's side
+//!   (`remote`). Nothing else in the engine decides acceptance; an option code
+//!   absent from the table is refused in both directions.
+//! - [`Side`], the per-direction Q-method state (`NO`, `YES`, `WANTNO`,
+//!   `WANTYES` plus the opposite-queue bit).
+//!
+//! Invariants:
+//! - The opposite-queue bit is only ever set while the state is `WantNo` or
+//!   `WantYes`; it is always cleared when a side settles in `No` or `Yes`.
+//! - Every transition function returns at most one reply and never a reply that
+//!   would confirm a state the side is already in, so two Q-method peers cannot
+//!   loop (RFC 1143 section 7).
+
+use super::{CHARSET, ECHO, GMCP, MCCP2, MSDP, MSSP, NAWS, NEW_ENVIRON, SGA, TELOPT_EOR, TTYPE};
+
+/// How far we support an option in one direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Never enabled; requests from the client are refused.
+    No,
+    /// Enabled only when the engine's API asks for it (e.g. ECHO via
+    /// `set_echo_hidden`); unsolicited client requests are refused.
+    Manual,
+    /// Not offered, but accepted when the client asks.
+    Accept,
+    /// Offered by `TelnetEngine::start` and accepted when the client asks.
+    Offer,
+}
+
+impl Support {
+    /// Whether an unsolicited request from the client is agreed to.
+    pub const fn accepts_peer(self) -> bool {
+        matches!(self, Support::Accept | Support::Offer)
+    }
+
+    /// Whether we may ever try to enable the option in this direction.
+    pub const fn may_enable(self) -> bool {
+        !matches!(self, Support::No)
+    }
+}
+
+/// One row of the option policy table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionSpec {
+    /// Telnet option code.
+    pub code: u8,
+    /// Human-readable name, for logs.
+    pub name: &'static str,
+    /// Support for enabling the option on our side (we send WILL / accept DO).
+    pub local: Support,
+    /// Support for the client enabling it on its side (we send DO / accept WILL).
+    pub remote: Support,
+}
+
+const fn spec(code: u8, name: &'static str, local: Support, remote: Support) -> OptionSpec {
+    OptionSpec {
+        code,
+        name,
+        local,
+        remote,
+    }
+}
+
+/// The option policy table. This is the only place that decides which options
+/// are accepted. Entries with `No`/`No` are placeholders for later work and
+/// behave exactly like unknown options (refused).
+pub const OPTIONS: &[OptionSpec] = &[
+    spec(ECHO, "ECHO", Support::Manual, Support::No),
+    spec(SGA, "SGA", Support::Accept, Support::Accept),
+    spec(TTYPE, "TTYPE", Support::No, Support::Offer),
+    spec(TELOPT_EOR, "EOR", Support::Offer, Support::No),
+    spec(NAWS, "NAWS", Support::No, Support::Offer),
+    spec(NEW_ENVIRON, "NEW-ENVIRON", Support::No, Support::No),
+    spec(CHARSET, "CHARSET", Support::Offer, Support::Accept),
+    spec(MSDP, "MSDP", Support::No, Support::No),
+    spec(MSSP, "MSSP", Support::No, Support::No),
+    spec(MCCP2, "MCCP2", Support::No, Support::No),
+    spec(GMCP, "GMCP", Support::No, Support::No),
+];
+
+/// Policy for `code`; options missing from the table are refused both ways.
+pub fn lookup(code: u8) -> OptionSpec {
+    OPTIONS
+        .iter()
+        .find(|s| s.code == code)
+        .copied()
+        .unwrap_or(OptionSpec {
+            code,
+            name: "UNKNOWN",
+            local: Support::No,
+            remote: Support::No,
+        })
+}
+
+/// RFC 1143 state of one direction of one option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Q {
+    #[default]
+    No,
+    Yes,
+    WantNo,
+    WantYes,
+}
+
+/// What to send after a transition: the positive (WILL/DO) or negative
+/// (WONT/DONT) command for this direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reply {
+    Positive,
+    Negative,
+}
+
+/// One direction ("us" or "him") of one option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Side {
+    pub(crate) state: Q,
+    /// RFC 1143 queue bit: `true` = OPPOSITE, `false` = EMPTY.
+    pub(crate) opposite: bool,
+}
+
+impl Side {
+    pub(crate) fn enabled(self) -> bool {
+        self.state == Q::Yes
+    }
+
+    /// The peer asked to enable (received WILL for "him", DO for "us").
+    pub(crate) fn recv_enable(&mut self, accept: bool) -> Option<Reply> {
+        match (self.state, self.opposite) {
+            (Q::No, _) => {
+                if accept {
+                    self.settle(Q::Yes);
+                    Some(Reply::Positive)
+                } else {
+                    Some(Reply::Negative)
+                }
+            }
+            (Q::Yes, _) => None,
+            // Error per RFC 1143 (our disable answered by enable); settle NO.
+            (Q::WantNo, false) => {
+                self.settle(Q::No);
+                None
+            }
+            (Q::WantNo, true) => {
+                self.settle(Q::Yes);
+                None
+            }
+            (Q::WantYes, false) => {
+                self.settle(Q::Yes);
+                None
+            }
+            (Q::WantYes, true) => {
+                self.state = Q::WantNo;
+                self.opposite = false;
+                Some(Reply::Negative)
+            }
+        }
+    }
+
+    /// The peer asked to disable (received WONT for "him", DONT for "us").
+    pub(crate) fn recv_disable(&mut self) -> Option<Reply> {
+        match (self.state, self.opposite) {
+            (Q::No, _) => None,
+            (Q::Yes, _) => {
+                self.settle(Q::No);
+                Some(Reply::Negative)
+            }
+            (Q::WantNo, false) => {
+                self.settle(Q::No);
+                None
+            }
+            (Q::WantNo, true) => {
+                self.state = Q::WantYes;
+                self.opposite = false;
+                Some(Reply::Positive)
+            }
+            (Q::WantYes, _) => {
+                self.settle(Q::No);
+                None
+            }
+        }
+    }
+
+    /// We want the option enabled in this direction.
+    pub(crate) fn request_enable(&mut self) -> Option<Reply> {
+        match (self.state, self.opposite) {
+            (Q::No, _) => {
+                self.state = Q::WantYes;
+                self.opposite = false;
+                Some(Reply::Positive)
+            }
+            (Q::WantNo, false) => {
+                self.opposite = true;
+                None
+            }
+            (Q::WantYes, true) => {
+                self.opposite = false;
+                None
+            }
+            (Q::Yes, _) | (Q::WantNo, true) | (Q::WantYes, false) => None,
+        }
+    }
+
+    /// We want the option disabled in this direction.
+    pub(crate) fn request_disable(&mut self) -> Option<Reply> {
+        match (self.state, self.opposite) {
+            (Q::Yes, _) => {
+                self.state = Q::WantNo;
+                self.opposite = false;
+                Some(Reply::Negative)
+            }
+            (Q::WantNo, true) => {
+                self.opposite = false;
+                None
+            }
+            (Q::WantYes, false) => {
+                self.opposite = true;
+                None
+            }
+            (Q::No, _) | (Q::WantNo, false) | (Q::WantYes, true) => None,
+        }
+    }
+
+    fn settle(&mut self, state: Q) {
+        self.state = state;
+        self.opposite = false;
+    }
+}
+
+/// Both directions of one option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct OptionState {
+    pub(crate) us: Side,
+    pub(crate) him: Side,
+}
