@@ -1,0 +1,403 @@
+//! Test harness: runs the real `portcullis` binary on 127.0.0.1 port 0 in a temporary
+//! directory, and talks to it with raw telnet sockets and the real CLI.
+//!
+//! Synchronisation is by waiting for log lines and for text from the server, never by sleeping
+//! a fixed time.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+/// Lines a process printed on stderr, shared with the thread that reads them.
+#[derive(Clone, Default)]
+pub struct Log {
+    inner: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+impl Log {
+    pub fn attach(stream: impl Read + Send + 'static) -> Self {
+        let log = Log::default();
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if std::env::var_os("ECHO_PORTCULLIS_LOG").is_some() {
+                    eprintln!("| {line}");
+                }
+                let (m, c) = &*l.inner;
+                m.lock().unwrap().push(line);
+                c.notify_all();
+            }
+        });
+        log
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.inner.0.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until `n` lines contain `needle`; returns the last such line.
+    pub fn wait_count(&self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + WAIT;
+        let (m, c) = &*self.inner;
+        let mut lines = m.lock().unwrap();
+        loop {
+            let found: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
+            if found.len() >= n {
+                return found[n - 1].clone();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                panic!(
+                    "log never had {n} line(s) with {needle:?}; log was:\n{}",
+                    lines.join("\n")
+                );
+            }
+            lines = c.wait_timeout(lines, deadline - now).unwrap().0;
+        }
+    }
+
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_count(needle, 1)
+    }
+}
+
+/// A running `portcullis start` in its own directory.
+pub struct Portcullis {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub child: Child,
+    pub log: Log,
+    pub port: u16,
+}
+
+/// A config for tests: telnet on 127.0.0.1:0, TLS and SSH off, then `extra` appended.
+pub fn test_config(extra: &str) -> String {
+    format!(
+        "data_dir = \"data\"\n{extra}\n[telnet]\nbind = \"127.0.0.1:0\"\n[tls]\nenabled = false\n[ssh]\nenabled = false\n"
+    )
+}
+
+impl Portcullis {
+    /// Starts with the default test config plus `extra` (top-level sections such as
+    /// `[limits]` with their keys).
+    pub fn start(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, test_config(extra)).unwrap();
+        Self::start_in(dir, config)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, config: PathBuf) -> Self {
+        let mut child = Command::new(BIN)
+            .arg("start")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Log::attach(child.stderr.take().unwrap());
+        let line = log.wait_for("listening protocol=\"telnet\"");
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        log.wait_for("server synced");
+        Portcullis {
+            dir,
+            config,
+            child,
+            log,
+            port,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs the CLI with this instance's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli(&self.config, args, None)
+    }
+
+    /// Runs the CLI with `stdin` as its standard input.
+    pub fn cli_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        cli(&self.config, args, Some(stdin))
+    }
+
+    pub fn telnet(&self) -> Telnet {
+        Telnet::connect(self.port)
+    }
+
+    /// Creates an account with the CLI (password `secret-NAME`).
+    pub fn account(&self, name: &str) {
+        let out = self.cli_stdin(&["accounts", "create", name], &format!("secret-{name}\n"));
+        assert!(
+            out.status.success(),
+            "accounts create failed: {}",
+            stderr(&out)
+        );
+    }
+
+    /// A telnet client logged in as a freshly created account (made with the CLI, so the
+    /// creation throttle does not apply).
+    pub fn player(&self, name: &str) -> Telnet {
+        self.account(name);
+        let mut t = self.telnet();
+        t.expect("> ");
+        t.send_line(&format!("connect {name} secret-{name}"));
+        t.expect(&format!("Welcome, {name}."));
+        t.expect("Present:");
+        t
+    }
+
+    /// The `status` output.
+    pub fn status(&self) -> String {
+        let out = self.cli(&["status"]);
+        assert!(out.status.success(), "status failed: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    /// The server's pid, from `status`.
+    pub fn server_pid(&self) -> u32 {
+        let s = self.status();
+        s.lines()
+            .find_map(|l| l.strip_prefix("server: pid "))
+            .and_then(|r| r.split(',').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no server pid in status:\n{s}"))
+    }
+
+    /// Stops with `portcullis stop` and waits for the process; returns its exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let out = self.cli(&["stop"]);
+        assert!(out.status.success(), "stop failed: {}", stderr(&out));
+        wait_exit(&mut self.child)
+    }
+}
+
+impl Drop for Portcullis {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn cli(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).arg("--config").arg(config);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Removes telnet commands (IAC sequences) and ANSI SGR sequences, for matching text.
+pub fn plain(raw: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            0xFF if i + 1 < raw.len() => match raw[i + 1] {
+                0xFF => {
+                    out.push(0xFF);
+                    i += 2;
+                }
+                0xFB..=0xFE => i += 3,
+                0xFA => {
+                    // Skip to IAC SE.
+                    let mut j = i + 2;
+                    while j + 1 < raw.len() && !(raw[j] == 0xFF && raw[j + 1] == 0xF0) {
+                        j += 1;
+                    }
+                    i = j + 2;
+                }
+                _ => i += 2,
+            },
+            0x1B if i + 1 < raw.len() && raw[i + 1] == b'[' => {
+                let mut j = i + 2;
+                while j < raw.len() && !(0x40..=0x7E).contains(&raw[j]) {
+                    j += 1;
+                }
+                i = j + 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).replace("\r\n", "\n")
+}
+
+/// A raw telnet client: a TCP socket and everything it has received.
+pub struct Telnet {
+    pub stream: TcpStream,
+    /// Every byte received so far.
+    pub raw: Vec<u8>,
+    /// Index into `plain(raw)` up to which `expect` has consumed text.
+    seen: usize,
+}
+
+impl Telnet {
+    pub fn connect(port: u16) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        Telnet {
+            stream,
+            raw: Vec::new(),
+            seen: 0,
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn send_line(&mut self, line: &str) {
+        self.send(format!("{line}\r\n").as_bytes());
+    }
+
+    /// Reads what is available; false once the server closed the connection.
+    pub fn pump(&mut self) -> bool {
+        let mut buf = [0u8; 65536];
+        match self.stream.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.raw.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Text received so far, without telnet commands and colour.
+    pub fn text(&self) -> String {
+        plain(&self.raw)
+    }
+
+    /// Waits for `needle` in text after what earlier expects consumed; returns the text up to
+    /// and including it.
+    pub fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.text();
+            if let Some(pos) = text[self.seen.min(text.len())..].find(needle) {
+                let start = self.seen;
+                self.seen += pos + needle.len();
+                return text[start..self.seen].to_string();
+            }
+            let open = self.pump();
+            if !open || Instant::now() > deadline {
+                let text = self.text();
+                // One last look: the text may have arrived with the close.
+                if let Some(pos) = text[self.seen.min(text.len())..].find(needle) {
+                    let start = self.seen;
+                    self.seen += pos + needle.len();
+                    return text[start..self.seen].to_string();
+                }
+                panic!(
+                    "never got {needle:?} ({}); after the last match the text was:\n{}",
+                    if open {
+                        "timed out"
+                    } else {
+                        "connection closed"
+                    },
+                    &text[self.seen.min(text.len())..]
+                );
+            }
+        }
+    }
+
+    /// Waits until the server closes the connection; returns the text from the last match on.
+    pub fn expect_closed(&mut self) -> String {
+        let deadline = Instant::now() + WAIT;
+        while self.pump() {
+            assert!(Instant::now() < deadline, "connection was not closed");
+        }
+        let text = self.text();
+        text[self.seen.min(text.len())..].to_string()
+    }
+
+    /// Waits until the raw bytes contain `needle`.
+    pub fn expect_raw(&mut self, needle: &[u8]) {
+        let deadline = Instant::now() + WAIT;
+        while !self.raw.windows(needle.len()).any(|w| w == needle) {
+            assert!(
+                self.pump() && Instant::now() < deadline,
+                "never got raw {needle:?}; got {:?}",
+                self.raw
+            );
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Reload and crash: players keep typing while the server is reloaded and while it is killed
+//! with SIGKILL; no connection drops and every line comes back, in order.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const PLAYERS: usize = 6;
+const LINES: usize = 60;
+
+fn wait_until(counter: &AtomicUsize, n: usize) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while counter.load(Ordering::SeqCst) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "players stopped typing"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn players_typing_through_a_reload_and_a_kill_lose_nothing() {
+    let p = Portcullis::start("[limits]\ncommand_rate = 1000.0\ncommand_burst = 1000\n");
+    let players: Vec<Telnet> = (0..PLAYERS)
+        .map(|i| p.player(&format!("player{i}")))
+        .collect();
+    let sent = Arc::new(AtomicUsize::new(0));
+
+    let handles: Vec<_> = players
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut t)| {
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                for k in 0..LINES {
+                    t.send_line(&format!("say p{i}-{k}"));
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    // Pace the typing so that it spans the reload and the kill.
+                    std::thread::sleep(Duration::from_millis(8));
+                    t.pump();
+                }
+                for k in 0..LINES {
+                    t.expect(&format!("You say, \"p{i}-{k}\""));
+                }
+                t
+            })
+        })
+        .collect();
+
+    // Reload while everyone is typing.
+    wait_until(&sent, PLAYERS * LINES / 4);
+    let first_pid = p.server_pid();
+    let out = p.cli(&["reload"]);
+    assert!(out.status.success(), "reload failed: {}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("server reloaded in"), "{said}");
+
+    // Then kill the new server outright while they are still typing.
+    wait_until(&sent, PLAYERS * LINES * 2 / 3);
+    let second_pid = p.server_pid();
+    assert_ne!(first_pid, second_pid);
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &second_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let mut players: Vec<Telnet> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    p.log.wait_count("server synced", 3);
+
+    for (i, t) in players.iter_mut().enumerate() {
+        let text = t.text();
+        assert!(
+            text.contains("The server was reloaded. You are still here."),
+            "player {i} was not told of the reload"
+        );
+        assert!(
+            text.contains("The server is back after a restart. You are still here."),
+            "player {i} was not told of the restart"
+        );
+        // Everyone heard everyone else, too.
+        let other = (i + 1) % PLAYERS;
+        for k in 0..LINES {
+            let needle = format!("player{other} says, \"p{other}-{k}\"");
+            assert!(text.contains(&needle), "player {i} missed {needle:?}");
+        }
+        // Still connected and still logged in: a command works.
+        t.send_line("who");
+        t.expect(&format!("{PLAYERS} players online."));
+    }
+    let status = p.status();
+    assert_eq!(
+        status
+            .lines()
+            .filter(|l| l.contains(" telnet ") && l.contains("player"))
+            .count(),
+        PLAYERS,
+        "{status}"
+    );
+    assert!(p.stop().success());
+}
+
+#[test]
+fn reload_reports_its_time_and_a_fresh_connection_screen_survives() {
+    let p = Portcullis::start("");
+    // A player half-way through the prompted login flow.
+    let mut t = p.telnet();
+    t.expect("> ");
+    let mut alice = p.player("alice");
+    let out = p.cli(&["reload"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    let ms: u64 = said
+        .split("reloaded in ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no time in {said:?}"));
+    assert!(ms < 10_000, "reload took {ms} ms");
+    alice.expect("The server was reloaded.");
+    alice.send_line("say still here");
+    alice.expect("You say, \"still here\"");
+    // The unlogged session gets the connection screen again and can log in.
+    t.expect("Welcome to");
+    t.send_line("connect alice secret-alice");
+    t.expect("Welcome, alice.");
+}
