@@ -389,6 +389,12 @@ impl Telnet {
         text[self.seen.min(text.len())..].to_string()
     }
 
+    /// Forgets everything received so far (for byte-level checks on what comes next).
+    pub fn clear(&mut self) {
+        self.raw.clear();
+        self.seen = 0;
+    }
+
     /// Waits until the raw bytes contain `needle`.
     pub fn expect_raw(&mut self, needle: &[u8]) {
         let deadline = Instant::now() + WAIT;
@@ -399,5 +405,18 @@ impl Telnet {
                 self.raw
             );
         }
+    }
+}
+
+impl Portcullis {
+    /// Stops with `portcullis stop` like [`Portcullis::stop`], but keeps the directory (and so
+    /// the config and data) for a later [`Portcullis::start_in`]; returns the exit status, the
+    /// directory and the config path.
+    pub fn stop_keeping_dir(mut self) -> (std::process::ExitStatus, tempfile::TempDir, PathBuf) {
+        let out = self.cli(&["stop"]);
+        assert!(out.status.success(), "stop failed: {}", stderr(&out));
+        let status = wait_exit(&mut self.child);
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (status, dir, self.config.clone())
     }
 }
