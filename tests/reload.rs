@@ -73,20 +73,13 @@ fn players_typing_through_a_reload_and_a_kill_lose_nothing() {
     p.log.wait_count("server synced", 3);
 
     for (i, t) in players.iter_mut().enumerate() {
-        let text = t.text();
-        assert!(
-            text.contains("The server was reloaded. You are still here."),
-            "player {i} was not told of the reload"
-        );
-        assert!(
-            text.contains("The server is back after a restart. You are still here."),
-            "player {i} was not told of the restart"
-        );
+        // Told of the reload and of the restart.
+        t.wait_contains("The server was reloaded. You are still here.");
+        t.wait_contains("The server is back after a restart. You are still here.");
         // Everyone heard everyone else, too.
         let other = (i + 1) % PLAYERS;
         for k in 0..LINES {
-            let needle = format!("player{other} says, \"p{other}-{k}\"");
-            assert!(text.contains(&needle), "player {i} missed {needle:?}");
+            t.wait_contains(&format!("player{other} says, \"p{other}-{k}\""));
         }
         // Still connected and still logged in: a command works.
         t.send_line("who");
@@ -111,6 +104,9 @@ fn reload_reports_its_time_and_a_fresh_connection_screen_survives() {
     let mut t = p.telnet();
     t.expect("> ");
     let mut alice = p.player("alice");
+    let mut bob = p.player("bob");
+    bob.send_line("tell alice ping");
+    alice.expect("bob tells you: ping");
     let out = p.cli(&["reload"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let said = stdout(&out);
@@ -124,6 +120,10 @@ fn reload_reports_its_time_and_a_fresh_connection_screen_survives() {
     alice.expect("The server was reloaded.");
     alice.send_line("say still here");
     alice.expect("You say, \"still here\"");
+    // App state kept in server_data survived the reload: `reply` still knows bob.
+    alice.send_line("reply pong");
+    alice.expect("You tell bob: pong");
+    bob.expect("alice tells you: pong");
     // The unlogged session gets the connection screen again and can log in.
     t.expect("Welcome to");
     t.send_line("connect alice secret-alice");

@@ -58,8 +58,12 @@ pub enum PortalMsg {
         seq: u64,
         messages: Vec<Message>,
     },
-    /// A session's state changed on the portal side (protocol_flags learnt from the client).
-    SyncOne { session: SyncData },
+    /// The portal learnt something about a client (NAWS, TTYPE, CHARSET …): a partial
+    /// protocol_flags update to merge. Login state is the server's and is not carried here.
+    SyncOne {
+        id: SessionId,
+        protocol_flags: Map<String, Value>,
+    },
     /// Exit promptly so that the supervisor (or systemd) can start a new server.
     Reload,
     /// The portal is stopping: exit and do not come back.

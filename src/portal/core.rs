@@ -161,8 +161,6 @@ struct Entry {
     pending: VecDeque<(u64, Vec<Message>)>,
     /// Sequence number for the next input.
     next_seq: u64,
-    /// Highest sequence number sent to the current server link.
-    sent_upto: u64,
     /// Command rate limiter.
     bucket: Bucket,
     /// Set once a disconnect has been asked of the connection task.
@@ -269,8 +267,10 @@ impl Core {
             CoreEvent::Flags { id, flags } => {
                 if let Some(e) = self.sessions.get_mut(&id) {
                     e.session.update_flags(&flags);
-                    let session = e.session.get_sync_data();
-                    self.to_server(PortalMsg::SyncOne { session });
+                    self.to_server(PortalMsg::SyncOne {
+                        id,
+                        protocol_flags: flags,
+                    });
                 }
             }
             CoreEvent::Closed { id, reason } => self.closed(id, reason),
@@ -321,7 +321,6 @@ impl Core {
                 handle,
                 pending: VecDeque::new(),
                 next_seq: 1,
-                sent_upto: 0,
                 bucket: Bucket::new(self.limits.command_burst),
                 closing: false,
             },
@@ -375,7 +374,6 @@ impl Core {
         e.next_seq += 1;
         e.pending.push_back((seq, messages.clone()));
         if up {
-            e.sent_upto = seq;
             self.to_server(PortalMsg::DataIn { id, seq, messages });
         }
     }
@@ -438,11 +436,8 @@ impl Core {
         self.had_server = true;
         let sessions = self
             .sessions
-            .values_mut()
-            .map(|e| {
-                e.sent_upto = 0;
-                e.session.get_sync_data()
-            })
+            .values()
+            .map(|e| e.session.get_sync_data())
             .collect::<Vec<_>>();
         tracing::info!(
             pid,
@@ -553,14 +548,13 @@ impl Core {
         let tx = info.tx.clone();
         self.link = ServerLink::Up(info);
         let mut resent = 0usize;
-        for (id, e) in self.sessions.iter_mut() {
+        for (id, e) in &self.sessions {
             for (seq, messages) in &e.pending {
                 let _ = tx.send(PortalMsg::DataIn {
                     id: *id,
                     seq: *seq,
                     messages: messages.clone(),
                 });
-                e.sent_upto = *seq;
                 resent += 1;
             }
         }

@@ -34,6 +34,7 @@ const HELP: &str = "\
   |wsay|n <text>   or  |w'|n<text>    speak to the room
   |wemote|n <text> or  |w:|n<text>    act, e.g. |w:waves|n
   |wtell|n <name> <text>        a private message
+  |wreply|n <text>              answer the last private message
   |woptions|n [<name> <value>]   show or set: width, height, colour, encoding, client
   |wpassword|n <old> <new>      change your password
   |whelp|n                      this text
@@ -80,6 +81,7 @@ impl App for Talker {
             "say" | "'" => say(w, id, rest),
             "emote" | "pose" | ":" => emote(w, id, rest),
             "tell" | "page" => tell(w, id, rest),
+            "reply" | "r" => reply(w, id, rest),
             "options" | "option" => options(w, id, rest),
             "password" => password(w, id, rest),
             "help" | "?" => w.msg(id, HELP),
@@ -191,8 +193,25 @@ fn tell(w: &mut World, id: SessionId, rest: &str) {
     let to = w.name(targets[0]);
     for t in targets {
         w.msg(t, format!("|m{from} tells you:|n {text}|n"));
+        w.set_server_data(t, REPLY_TO, Value::from(from.clone()));
     }
     w.msg(id, format!("|mYou tell {to}:|n {text}|n"));
+}
+
+/// server_data key: who last sent this session a tell (kept across reloads).
+const REPLY_TO: &str = "reply_to";
+
+fn reply(w: &mut World, id: SessionId, text: &str) {
+    let to = w
+        .session(id)
+        .and_then(|s| s.data.server_data.get(REPLY_TO))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    match to {
+        Some(name) if !text.is_empty() => tell(w, id, &format!("{name} {text}")),
+        Some(_) => w.msg(id, "Reply what?"),
+        None => w.msg(id, "No one has sent you a tell yet."),
+    }
 }
 
 fn options(w: &mut World, id: SessionId, rest: &str) {

@@ -305,7 +305,7 @@ impl LoginScreen {
 fn after_secret(w: &mut World, id: SessionId, keep_hidden: bool) {
     let m = Message::text("");
     let m = if keep_hidden { m } else { m.with("echo", true) };
-    w.send(id, vec![m]);
+    w.data_out(id, vec![m]);
 }
 
 fn set_state(w: &mut World, id: SessionId, state: LoginState) {

@@ -240,9 +240,9 @@ impl Server {
                 self.sessions.remove(id);
             }
             PortalMsg::DataIn { id, seq, messages } => self.data_in(id, seq, messages),
-            PortalMsg::SyncOne { session } => {
-                if let Some(s) = self.sessions.get_mut(session.id) {
-                    s.session.load_sync_data(session);
+            PortalMsg::SyncOne { id, protocol_flags } => {
+                if let Some(s) = self.sessions.get_mut(id) {
+                    s.session.update_flags(&protocol_flags);
                 }
             }
             PortalMsg::Reload => return Some(End::Reload),
@@ -289,7 +289,7 @@ impl Server {
                 app.at_sync(&mut w, id, reason);
             } else {
                 // Whatever the player was in the middle of is gone: start again, echo on.
-                w.send(id, vec![Message::new("text").with("echo", true)]);
+                w.data_out(id, vec![Message::new("text").with("echo", true)]);
                 login.show(&mut w, id);
             }
         }

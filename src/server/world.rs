@@ -109,19 +109,19 @@ pub struct World<'a> {
 }
 
 impl World<'_> {
-    /// Sends messages to one session.
-    pub fn send(&mut self, id: SessionId, messages: Vec<Message>) {
+    /// Sends messages to one session (Evennia's `data_out`).
+    pub fn data_out(&mut self, id: SessionId, messages: Vec<Message>) {
         self.out.push(ServerMsg::DataOut { id, messages });
     }
 
     /// Sends one line of text (markup allowed) to one session.
     pub fn msg(&mut self, id: SessionId, text: impl Into<String>) {
-        self.send(id, vec![Message::text(text)]);
+        self.data_out(id, vec![Message::text(text)]);
     }
 
     /// Sends a prompt; `echo: false` hides what the player types next.
     pub fn prompt(&mut self, id: SessionId, text: &str, echo: bool) {
-        self.send(id, vec![Message::prompt(text).with("echo", echo)]);
+        self.data_out(id, vec![Message::prompt(text).with("echo", echo)]);
     }
 
     /// Sends a line to every logged-in session except `except`.
@@ -175,6 +175,16 @@ impl World<'_> {
         if let Some(s) = self.sessions.get_mut(id) {
             merge_flags(&mut s.session.data.protocol_flags, &flags);
             self.out.push(ServerMsg::SetFlags { id, flags });
+        }
+    }
+
+    /// Keeps a piece of App state for a session across server restarts: it is stored on the
+    /// portal and comes back in `sync_all`.
+    pub fn set_server_data(&mut self, id: SessionId, key: &str, value: Value) {
+        if let Some(s) = self.sessions.get_mut(id) {
+            s.session.data.server_data.insert(key.to_string(), value);
+            let data = s.session.data.server_data.clone();
+            self.out.push(ServerMsg::ServerData { id, data });
         }
     }
 

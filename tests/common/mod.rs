@@ -341,6 +341,25 @@ impl Telnet {
         }
     }
 
+    /// Waits until `needle` is anywhere in the text received (ignoring what `expect` consumed).
+    pub fn wait_contains(&mut self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.text().contains(needle) {
+            assert!(
+                self.pump() && Instant::now() < deadline,
+                "never got {needle:?}; text was:\n{}",
+                self.text()
+            );
+        }
+    }
+
+    /// Forgets everything received so far (for long-running clients whose history would
+    /// otherwise make every `expect` re-scan megabytes); later `expect`s start afresh.
+    pub fn forget(&mut self) {
+        self.raw.clear();
+        self.seen = 0;
+    }
+
     /// Text received so far, without telnet commands and colour.
     pub fn text(&self) -> String {
         plain(&self.raw)
