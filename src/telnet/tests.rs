@@ -347,7 +347,7 @@ fn q_method_will_naws_after_our_do() {
     let mut engine = started();
     let (mut out, mut ev) = (Vec::new(), Vec::new());
     engine.feed(&[IAC, WILL, NAWS], &mut out, &mut ev);
-    assert_eq!(out, vec![]);
+    assert_eq!(out, Vec::<u8>::new());
     assert_eq!(
         ev,
         vec![OptionEnabled {
@@ -357,7 +357,7 @@ fn q_method_will_naws_after_our_do() {
     );
     assert!(engine.is_enabled_remote(NAWS));
     let (out, ev) = feed(&mut engine, &[IAC, WILL, NAWS]);
-    assert_eq!(out, vec![]);
+    assert_eq!(out, Vec::<u8>::new());
     assert!(ev.is_empty());
 }
 
@@ -437,7 +437,7 @@ fn echo_hidden_flow() {
     assert_eq!(out, vec![IAC, WILL, ECHO]);
     assert!(!e.is_enabled_local(ECHO));
     let (out, ev) = feed(&mut e, &[IAC, DO, ECHO]);
-    assert_eq!(out, vec![]);
+    assert_eq!(out, Vec::<u8>::new());
     assert_eq!(
         ev,
         vec![OptionEnabled {
