@@ -93,12 +93,12 @@ pub struct SessionInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     /// Nothing listens on the socket.
-    #[error("no running portal (cannot connect to {path}: {source})")]
+    #[error("no running portal (cannot connect to {path}: {cause})")]
     NoPortal {
         /// The socket path tried.
         path: String,
         /// Why it failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The socket failed mid-way.
     #[error("control socket: {0}")]
@@ -119,9 +119,9 @@ pub async fn request(
 ) -> Result<ControlResponse, ControlError> {
     let stream = UnixStream::connect(socket)
         .await
-        .map_err(|source| ControlError::NoPortal {
+        .map_err(|cause| ControlError::NoPortal {
             path: socket.display().to_string(),
-            source,
+            cause,
         })?;
     let work = async {
         let (r, mut w) = stream.into_split();

@@ -11,13 +11,12 @@ pub mod supervisor;
 pub mod telnet;
 
 use crate::config::Loaded;
-use crate::control::{ControlRequest, ListenerInfo};
+use crate::control::ListenerInfo;
 use crate::ids::IdAllocator;
 use crate::session::protocol;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 
@@ -25,33 +24,33 @@ use tokio::sync::{mpsc, watch};
 #[derive(Debug, thiserror::Error)]
 pub enum PortalError {
     /// A listener could not be bound.
-    #[error("cannot listen for {what} on {addr}: {source}")]
+    #[error("cannot listen for {what} on {addr}: {cause}")]
     Bind {
         /// Which front end or socket.
         what: &'static str,
         /// The address.
         addr: String,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Another portal already runs on this data directory.
-    #[error("a portal is already running on {0} (its control socket answers)")]
+    #[error("a portal is already running on {0} (it holds portal.lock)")]
     AlreadyRunning(String),
     /// The data directory or a state file is unusable.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {cause}")]
     State {
         /// What was being done.
         what: &'static str,
         /// The path.
         path: String,
         /// Why it failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 fn state_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PortalError {
     let path = path.display().to_string();
-    move |source| PortalError::State { what, path, source }
+    move |cause| PortalError::State { what, path, cause }
 }
 
 /// Creates the data directory (mode 0700) if needed.
@@ -64,16 +63,35 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), PortalError> {
     Ok(())
 }
 
-/// Binds a Unix socket, removing a stale file left by a portal that died; refuses if a live
-/// portal answers on the control socket.
+/// Takes the data directory's portal lock (`portal.lock`, held for the portal's life), so that
+/// two portals can never share a data directory, its sockets or its session ids.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, PortalError> {
+    let path = dir.join("portal.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(state_err("cannot open lock file", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(PortalError::AlreadyRunning(dir.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(state_err("cannot lock", &path)(e)),
+    }
+}
+
+/// Binds a Unix socket, removing a stale file left by a portal that died (the caller holds
+/// the data directory's lock, so no live portal owns it).
 async fn bind_unix(path: &Path, what: &'static str) -> Result<UnixListener, PortalError> {
     if path.exists() {
         std::fs::remove_file(path).map_err(state_err("cannot remove stale socket", path))?;
     }
-    let l = UnixListener::bind(path).map_err(|source| PortalError::Bind {
+    let l = UnixListener::bind(path).map_err(|cause| PortalError::Bind {
         what,
         addr: path.display().to_string(),
-        source,
+        cause,
     })?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(state_err("cannot set mode of", path))?;
@@ -84,19 +102,8 @@ async fn bind_unix(path: &Path, what: &'static str) -> Result<UnixListener, Port
 pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     let cfg = &loaded.config;
     ensure_data_dir(loaded.data_dir())?;
+    let _lock = lock_data_dir(loaded.data_dir())?;
     let control_path = loaded.control_socket();
-    if crate::control::request(
-        &control_path,
-        &ControlRequest::Status,
-        Duration::from_secs(2),
-    )
-    .await
-    .is_ok()
-    {
-        return Err(PortalError::AlreadyRunning(
-            loaded.data_dir().display().to_string(),
-        ));
-    }
 
     // Bind every front end first, so that a port in use fails before anything starts.
     let mut listeners = Vec::new();
@@ -104,15 +111,15 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     if cfg.telnet.enabled {
         let l = TcpListener::bind(cfg.telnet.bind)
             .await
-            .map_err(|source| PortalError::Bind {
+            .map_err(|cause| PortalError::Bind {
                 what: "telnet",
                 addr: cfg.telnet.bind.to_string(),
-                source,
+                cause,
             })?;
-        let addr = l.local_addr().map_err(|source| PortalError::Bind {
+        let addr = l.local_addr().map_err(|cause| PortalError::Bind {
             what: "telnet",
             addr: cfg.telnet.bind.to_string(),
-            source,
+            cause,
         })?;
         tracing::info!(protocol = protocol::TELNET, %addr, "listening");
         listeners.push(ListenerInfo {

@@ -115,6 +115,15 @@ fn split_command(line: &str) -> (String, &str) {
     }
 }
 
+/// A player's text with any colour they opened closed again, so it cannot tint what follows.
+fn closed(text: &str) -> String {
+    if text.contains('|') {
+        format!("{text}|n")
+    } else {
+        text.to_string()
+    }
+}
+
 fn look(w: &mut World, id: SessionId) {
     let mut names: Vec<String> = w
         .online()
@@ -162,8 +171,9 @@ fn say(w: &mut World, id: SessionId, text: &str) {
         return;
     }
     let name = w.name(id);
-    w.msg(id, format!("You say, \"{text}|n\""));
-    w.broadcast(&format!("{name} says, \"{text}|n\""), Some(id));
+    let text = closed(text);
+    w.msg(id, format!("You say, \"{text}\""));
+    w.broadcast(&format!("{name} says, \"{text}\""), Some(id));
 }
 
 fn emote(w: &mut World, id: SessionId, text: &str) {
@@ -172,7 +182,7 @@ fn emote(w: &mut World, id: SessionId, text: &str) {
         return;
     }
     let name = w.name(id);
-    w.broadcast(&format!("{name} {text}|n"), None);
+    w.broadcast(&format!("{name} {}", closed(text)), None);
 }
 
 fn tell(w: &mut World, id: SessionId, rest: &str) {
@@ -180,7 +190,7 @@ fn tell(w: &mut World, id: SessionId, rest: &str) {
         w.msg(id, "Usage: tell <name> <message>");
         return;
     };
-    let text = text.trim();
+    let text = closed(text.trim());
     let targets = w.find_online(target);
     if targets.is_empty() {
         w.msg(
@@ -192,10 +202,10 @@ fn tell(w: &mut World, id: SessionId, rest: &str) {
     let from = w.name(id);
     let to = w.name(targets[0]);
     for t in targets {
-        w.msg(t, format!("|m{from} tells you:|n {text}|n"));
+        w.msg(t, format!("|m{from} tells you:|n {text}"));
         w.set_server_data(t, REPLY_TO, Value::from(from.clone()));
     }
-    w.msg(id, format!("|mYou tell {to}:|n {text}|n"));
+    w.msg(id, format!("|mYou tell {to}:|n {text}"));
 }
 
 /// server_data key: who last sent this session a tell (kept across reloads).

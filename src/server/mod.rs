@@ -42,12 +42,12 @@ pub enum ServerError {
     #[error(transparent)]
     Link(#[from] LinkError),
     /// No portal to connect to.
-    #[error("cannot reach the portal at {path}: {source}")]
+    #[error("cannot reach the portal at {path}: {cause}")]
     NoPortal {
         /// Link socket path.
         path: String,
         /// Last error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The portal refused this server.
     #[error("the portal refused this server: {0}")]
@@ -115,7 +115,7 @@ async fn connect(path: &std::path::Path) -> Result<UnixStream, ServerError> {
             Err(e) if tokio::time::Instant::now() >= deadline => {
                 return Err(ServerError::NoPortal {
                     path: path.display().to_string(),
-                    source: e,
+                    cause: e,
                 });
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
