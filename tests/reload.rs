@@ -129,3 +129,56 @@ fn reload_reports_its_time_and_a_fresh_connection_screen_survives() {
     t.send_line("connect alice secret-alice");
     t.expect("Welcome, alice.");
 }
+
+/// `portcullis portal` and `portcullis server` as separate processes (as systemd units would
+/// run them): a server replaced by hand picks up every session.
+#[test]
+fn standalone_portal_keeps_players_while_its_server_is_replaced() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, test_config("")).unwrap();
+    let spawn = |what: &str| {
+        let mut c = Command::new(BIN)
+            .arg(what)
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Log::attach(c.stderr.take().unwrap());
+        (c, log)
+    };
+    let (mut portal, plog) = spawn("portal");
+    let line = plog.wait_for("listening protocol=\"telnet\"");
+    let port: u16 = line.rsplit(':').next().unwrap().trim().parse().unwrap();
+    let (mut server, _slog) = spawn("server");
+    plog.wait_for("server synced");
+
+    let made = cli(
+        &config,
+        &["accounts", "create", "hana"],
+        Some("secret-hana\n"),
+    );
+    assert!(made.status.success());
+    let mut t = Telnet::connect(port);
+    t.expect("> ");
+    t.send_line("connect hana secret-hana");
+    t.expect("Welcome, hana.");
+
+    // The server dies; the player keeps typing; a new server is started by hand.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    t.expect("The server went away");
+    t.send_line("say typed while no server ran");
+    let (mut server2, _slog2) = spawn("server");
+    t.expect("The server is back after a restart.");
+    t.expect("You say, \"typed while no server ran\"");
+
+    let out = cli(&config, &["stop"], None);
+    assert!(out.status.success());
+    assert!(wait_exit(&mut portal).success());
+    assert!(wait_exit(&mut server2).success());
+}
