@@ -217,8 +217,25 @@ impl TelnetEngine {
     /// Feed raw bytes read from the socket. Appends negotiation replies to
     /// `out` and decoded events to `events`.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, events: &mut Vec<TelnetEvent>) {
-        for &b in input {
-            self.step(b, out, events);
+        let mut i = 0;
+        while i < input.len() {
+            // Fast path: a run of ordinary text bytes goes into the line in one copy. It gives
+            // exactly what `step` would byte by byte; special bytes still go through `step`.
+            if self.state == ParseState::Data && !self.pending_cr && !self.discarding_line {
+                let room = self.limits.max_line.saturating_sub(self.line.len());
+                let run = input[i..]
+                    .iter()
+                    .take(room)
+                    .position(|&b| matches!(b, IAC | CR | LF | NUL))
+                    .unwrap_or(room.min(input.len() - i));
+                if run > 0 {
+                    self.line.extend_from_slice(&input[i..i + run]);
+                    i += run;
+                    continue;
+                }
+            }
+            self.step(input[i], out, events);
+            i += 1;
         }
     }
 
