@@ -7,6 +7,7 @@
 pub mod control;
 pub mod core;
 pub mod link;
+pub mod output;
 pub mod supervisor;
 pub mod telnet;
 

@@ -3,12 +3,12 @@
 //!
 //! The task is generic over the byte stream so that telnet over TLS reuses it unchanged with
 //! a TLS stream underneath. It owns the connection's [`TelnetEngine`], its local copy of the
-//! protocol_flags (what it needs to render output) and the read half; a separate writer task
-//! owns the write half. Queued output is counted in bytes: past
-//! `limits.output_buffer_bytes` the client is treated as stalled and disconnected, so a reader
-//! that stops reading cannot grow the portal's memory.
+//! protocol_flags (what it needs to render output) and the read half; an [`Output`] writer
+//! task owns the write half and bounds queued output (`limits.output_buffer_bytes`), so a
+//! reader that stops reading is disconnected and cannot grow the portal's memory.
 
 use super::core::{CORE_CHANNEL, CoreEvent, SESSION_CHANNEL, ToSession};
+use super::output::Output;
 use crate::config::Limits;
 use crate::markup::{self, ColourLevel};
 use crate::message::Message;
@@ -17,7 +17,6 @@ use crate::telnet::{self, EngineLimits, TelnetEngine, TelnetEvent};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -26,8 +25,6 @@ use tracing::Instrument;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 4096;
-/// How long a closing session waits for its last output to reach the client.
-const FLUSH_GRACE: Duration = Duration::from_secs(2);
 /// Negotiation commands a client may send over a connection's life.
 const MAX_NEGOTIATIONS: usize = 500;
 /// Largest subnegotiation payload accepted.
@@ -106,19 +103,6 @@ pub async fn run_session<S>(
     tracing::Span::current().record("session", id);
     tracing::info!("connected");
 
-    let queued = Arc::new(AtomicUsize::new(0));
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer_queued = queued.clone();
-    let mut writer_task = tokio::spawn(async move {
-        while let Some(chunk) = out_rx.recv().await {
-            if writer.write_all(&chunk).await.is_err() {
-                break;
-            }
-            writer_queued.fetch_sub(chunk.len(), Ordering::Relaxed);
-        }
-        let _ = writer.shutdown().await;
-    });
-
     let mut conn = Conn {
         id,
         engine: TelnetEngine::new(EngineLimits {
@@ -128,9 +112,7 @@ pub async fn run_session<S>(
         }),
         flags: crate::session::default_flags(),
         out: Vec::new(),
-        out_tx,
-        queued,
-        limit: limits.output_buffer_bytes,
+        output: Output::start(writer, limits.output_buffer_bytes),
         core,
         first_line: true,
     };
@@ -160,19 +142,22 @@ pub async fn run_session<S>(
                 }
                 None => break "output buffer overflow (client not reading)".into(),
             },
-            _ = &mut writer_task => break "write error".into(),
         }
-        if !conn.flush() {
-            tracing::warn!(limit = conn.limit, "output buffer overflow; disconnecting");
+        conn.flush();
+        if conn.output.is_closed() {
+            break "write error".into();
+        }
+        if !conn.output.wait_below_limit().await {
+            tracing::warn!(
+                limit = conn.output.limit(),
+                queued = conn.output.queued(),
+                "output buffer overflow; disconnecting"
+            );
             break "output buffer overflow (client not reading)".into();
         }
     };
     // Let the goodbye reach the client, within reason.
-    drop(conn.out_tx);
-    if !writer_task.is_finished() {
-        let _ = tokio::time::timeout(FLUSH_GRACE, &mut writer_task).await;
-    }
-    writer_task.abort();
+    conn.output.finish().await;
     tracing::info!(%reason, "disconnected");
     let _ = conn.core.send(CoreEvent::Closed { id, reason }).await;
 }
@@ -187,12 +172,8 @@ struct Conn {
     flags: Map<String, Value>,
     /// Bytes produced but not yet handed to the writer.
     out: Vec<u8>,
-    /// To the writer task.
-    out_tx: mpsc::UnboundedSender<Vec<u8>>,
-    /// Bytes handed to the writer and not yet written.
-    queued: Arc<AtomicUsize>,
-    /// Bound on `queued`.
-    limit: usize,
+    /// The bounded writer.
+    output: Output,
     /// To the portal core.
     core: mpsc::Sender<CoreEvent>,
     /// Whether the next line is the first (checked for HTTP).
@@ -200,18 +181,10 @@ struct Conn {
 }
 
 impl Conn {
-    /// Hands pending output to the writer; false when the output bound is exceeded.
-    fn flush(&mut self) -> bool {
-        if !self.out.is_empty() {
-            let chunk = std::mem::take(&mut self.out);
-            let n = chunk.len();
-            let total = self.queued.fetch_add(n, Ordering::Relaxed) + n;
-            let _ = self.out_tx.send(chunk);
-            if total > self.limit {
-                return false;
-            }
-        }
-        self.queued.load(Ordering::Relaxed) <= self.limit
+    /// Hands pending output to the writer.
+    fn flush(&mut self) {
+        let chunk = std::mem::take(&mut self.out);
+        self.output.push(chunk);
     }
 
     /// Feeds bytes from the client; `Some(reason)` when the connection must close.

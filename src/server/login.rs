@@ -212,6 +212,9 @@ impl LoginScreen {
         name: String,
         password: String,
     ) {
+        // Whatever happens next, the flow is back at the screen: a refused attempt must not
+        // leave the session taking every later line as a password.
+        set_state(w, id, LoginState::Screen);
         let key = address.to_string();
         if let Some(wait) = self.failures.retry_after(&key, Instant::now()) {
             tracing::warn!(session = id, %address, "login refused: too many failures from address");
@@ -225,7 +228,6 @@ impl LoginScreen {
             self.show_prompt(w, id);
             return;
         }
-        set_state(w, id, LoginState::Screen);
         w.start_job(id, Job::Login { name, password });
     }
 

@@ -353,13 +353,6 @@ impl Telnet {
         }
     }
 
-    /// Forgets everything received so far (for long-running clients whose history would
-    /// otherwise make every `expect` re-scan megabytes); later `expect`s start afresh.
-    pub fn forget(&mut self) {
-        self.raw.clear();
-        self.seen = 0;
-    }
-
     /// Text received so far, without telnet commands and colour.
     pub fn text(&self) -> String {
         plain(&self.raw)
