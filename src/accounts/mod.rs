@@ -16,6 +16,7 @@
 //!   server and the command-line tool may open it at the same time; on unix
 //!   it is created with mode 0600 (and a missing parent directory with 0700).
 
+pub mod keys;
 pub mod throttle;
 
 #[cfg(test)]
@@ -42,7 +43,7 @@ pub const MAX_PASSWORD_BYTES: usize = 256;
 pub const RESERVED_NAMES: &[&str] = &["connect", "create", "quit", "help", "look", "who", "new"];
 
 /// The schema this code reads and writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 /// How long a connection waits for another one's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -61,6 +62,20 @@ CREATE TABLE IF NOT EXISTS accounts (
     created       INTEGER NOT NULL,
     last_login    INTEGER
 ) STRICT;
+";
+
+/// Version 2: SSH public keys per account (see `keys.rs`).
+const SCHEMA_V2: &str = "
+CREATE TABLE IF NOT EXISTS account_keys (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    fingerprint TEXT    NOT NULL,
+    openssh     TEXT    NOT NULL,
+    comment     TEXT    NOT NULL,
+    added       INTEGER NOT NULL,
+    UNIQUE (account_id, fingerprint)
+) STRICT;
+CREATE INDEX IF NOT EXISTS account_keys_fingerprint ON account_keys (fingerprint);
 ";
 
 const ACCOUNT_COLUMNS: &str = "id, name, created, last_login";
@@ -98,6 +113,9 @@ pub enum AccountError {
     /// Hashing a password failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// An SSH key could not be added or removed.
+    #[error("{0}")]
+    Key(String),
 }
 
 /// One account, without its password hash.
@@ -261,6 +279,9 @@ impl AccountStore {
         }
         if version < 1 {
             tx.execute_batch(SCHEMA_V1)?;
+        }
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2)?;
         }
         if version != SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
