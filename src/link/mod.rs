@@ -37,6 +37,27 @@ pub enum SyncReason {
     Restart,
 }
 
+/// How an SSH client is trying to authenticate (the server decides: it owns the accounts).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A password (from `password` or `keyboard-interactive` auth).
+    Password { password: String },
+    /// A public key, `type base64`. `verified` is false when the client only asks whether the
+    /// key would be accepted (no signature yet), true once russh has checked the signature.
+    PublicKey { key: String, verified: bool },
+}
+
+impl std::fmt::Debug for AuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a password.
+        match self {
+            AuthMethod::Password { .. } => write!(f, "Password"),
+            AuthMethod::PublicKey { verified, .. } => write!(f, "PublicKey(verified: {verified})"),
+        }
+    }
+}
+
 /// Portal → server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,6 +73,15 @@ pub enum PortalMsg {
     Connect { session: SyncData },
     /// A session's connection closed.
     Disconnect { id: SessionId, reason: String },
+    /// An SSH client asks to log in as `username`; answered by `auth_result` with the same
+    /// `req`. On success the account is remembered for the session and logged in when its
+    /// shell starts (`ssh_shell`) or used for one command (`ssh_exec`).
+    Auth {
+        id: SessionId,
+        req: u64,
+        username: String,
+        method: AuthMethod,
+    },
     /// Input from a player, numbered per session; the server acks it once handled.
     DataIn {
         id: SessionId,
@@ -107,6 +137,13 @@ pub enum ServerMsg {
     },
     /// Close one session, telling the player why.
     Disconnect { id: SessionId, reason: String },
+    /// The answer to `auth`: whether the client may log in, and a reason when not.
+    AuthResult {
+        id: SessionId,
+        req: u64,
+        accepted: bool,
+        reason: Option<String>,
+    },
 }
 
 /// What can go wrong on the link.

@@ -17,7 +17,7 @@ use crate::control::{
     ControlRequest, ControlResponse, ListenerInfo, ServerInfo, SessionInfo, StatusReport,
 };
 use crate::ids::IdAllocator;
-use crate::link::{PortalMsg, ServerMsg, SyncReason, VERSION};
+use crate::link::{AuthMethod, PortalMsg, ServerMsg, SyncReason, VERSION};
 use crate::message::Message;
 use crate::session::{Session, SessionId, now_unix};
 use serde_json::{Map, Value};
@@ -70,6 +70,17 @@ pub enum CoreEvent {
         /// The messages.
         messages: Vec<Message>,
     },
+    /// An SSH client asks to authenticate; the server decides.
+    Auth {
+        /// Session.
+        id: SessionId,
+        /// The SSH user name.
+        username: String,
+        /// Password or key.
+        method: AuthMethod,
+        /// Whether the server accepted, and why not.
+        reply: oneshot::Sender<AuthAnswer>,
+    },
     /// The front end learnt something about the client (NAWS, TTYPE, …).
     Flags {
         /// Session.
@@ -119,6 +130,24 @@ pub enum CoreEvent {
         /// Why, for the log.
         reason: String,
     },
+}
+
+/// The server's answer to an authentication request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthAnswer {
+    /// Whether the client may log in.
+    pub accepted: bool,
+    /// Why not, for the log.
+    pub reason: Option<String>,
+}
+
+/// An authentication request waiting for the server.
+#[derive(Debug)]
+struct PendingAuth {
+    id: SessionId,
+    username: String,
+    method: AuthMethod,
+    reply: oneshot::Sender<AuthAnswer>,
 }
 
 /// Token bucket for the per-session command rate.
@@ -201,6 +230,11 @@ pub struct Core {
     reloading: bool,
     listeners: Vec<ListenerInfo>,
     started: Instant,
+    /// Authentication requests the server has not answered, by request number; sent again
+    /// to a new server after it syncs.
+    pending_auth: HashMap<u64, PendingAuth>,
+    /// Number for the next authentication request.
+    next_auth: u64,
     /// Set once shutdown began.
     shutting_down: Option<Instant>,
     /// Tells the supervisor and listeners to stop.
@@ -226,6 +260,8 @@ impl Core {
             reloading: false,
             listeners,
             started: Instant::now(),
+            pending_auth: HashMap::new(),
+            next_auth: 1,
             shutting_down: None,
             stop_tx,
         }
@@ -264,6 +300,12 @@ impl Core {
                 let _ = reply.send(r);
             }
             CoreEvent::DataIn { id, messages } => self.data_in(id, messages),
+            CoreEvent::Auth {
+                id,
+                username,
+                method,
+                reply,
+            } => self.auth(id, username, method, reply),
             CoreEvent::Flags { id, flags } => {
                 if let Some(e) = self.sessions.get_mut(&id) {
                     e.session.update_flags(&flags);
@@ -378,7 +420,39 @@ impl Core {
         }
     }
 
+    fn auth(
+        &mut self,
+        id: SessionId,
+        username: String,
+        method: AuthMethod,
+        reply: oneshot::Sender<AuthAnswer>,
+    ) {
+        if !self.sessions.contains_key(&id) {
+            return;
+        }
+        let req = self.next_auth;
+        self.next_auth += 1;
+        if self.is_up() {
+            self.to_server(PortalMsg::Auth {
+                id,
+                req,
+                username: username.clone(),
+                method: method.clone(),
+            });
+        }
+        self.pending_auth.insert(
+            req,
+            PendingAuth {
+                id,
+                username,
+                method,
+                reply,
+            },
+        );
+    }
+
     fn closed(&mut self, id: SessionId, reason: String) {
+        self.pending_auth.retain(|_, p| p.id != id);
         let Some(e) = self.sessions.remove(&id) else {
             return;
         };
@@ -531,6 +605,18 @@ impl Core {
                     e.session.data.server_data = data;
                 }
             }
+            ServerMsg::AuthResult {
+                id,
+                req,
+                accepted,
+                reason,
+            } => {
+                if let Some(p) = self.pending_auth.remove(&req)
+                    && p.id == id
+                {
+                    let _ = p.reply.send(AuthAnswer { accepted, reason });
+                }
+            }
             ServerMsg::Disconnect { id, reason } => {
                 if let Some(e) = self.sessions.get_mut(&id) {
                     e.closing = true;
@@ -557,6 +643,14 @@ impl Core {
                 });
                 resent += 1;
             }
+        }
+        for (req, p) in &self.pending_auth {
+            let _ = tx.send(PortalMsg::Auth {
+                id: p.id,
+                req: *req,
+                username: p.username.clone(),
+                method: p.method.clone(),
+            });
         }
         tracing::info!(sessions = count, resent, "server synced");
         if self.reloading {

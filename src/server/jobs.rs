@@ -58,6 +58,8 @@ pub enum Outcome {
 pub struct Done {
     /// The session it ran for.
     pub id: SessionId,
+    /// For an SSH authentication, the request it answers (no input waits on it).
+    pub auth_req: Option<u64>,
     /// The result.
     pub outcome: Outcome,
 }
@@ -80,6 +82,15 @@ impl Worker {
 
     /// Starts one job.
     pub fn start(&self, id: SessionId, job: Job) {
+        self.spawn(id, None, job);
+    }
+
+    /// Starts the check for an SSH authentication request `req`.
+    pub fn start_auth(&self, id: SessionId, req: u64, job: Job) {
+        self.spawn(id, Some(req), job);
+    }
+
+    fn spawn(&self, id: SessionId, auth_req: Option<u64>, job: Job) {
         let store = self.store.clone();
         let done = self.done.clone();
         tokio::task::spawn_blocking(move || {
@@ -87,7 +98,11 @@ impl Worker {
                 Ok(store) => run(&store, job),
                 Err(_) => Outcome::Error("internal error; try again".into()),
             };
-            let _ = done.send(Done { id, outcome });
+            let _ = done.send(Done {
+                id,
+                auth_req,
+                outcome,
+            });
         });
     }
 }

@@ -294,6 +294,27 @@ impl LoginScreen {
         }
     }
 
+    /// How long `address` must wait before another login attempt, if it is throttled.
+    pub fn throttled(&mut self, address: &str) -> Option<Duration> {
+        self.failures
+            .retry_after(&address.to_string(), Instant::now())
+    }
+
+    /// Counts a failed login (any protocol) against `address`.
+    pub fn record_failure(&mut self, address: &str) {
+        self.failures.record(address.to_string(), Instant::now());
+    }
+
+    /// Forgets failures after a successful login from `address`.
+    pub fn record_success(&mut self, address: &str) {
+        self.failures.clear(&address.to_string());
+    }
+
+    /// Whether players may create their own accounts.
+    pub fn registration(&self) -> bool {
+        self.registration
+    }
+
     /// Forgets idle throttle entries (called now and then).
     pub fn purge(&mut self) {
         let now = Instant::now();
