@@ -80,6 +80,19 @@ pub struct SshConfig {
     pub enabled: bool,
     /// `host:port` to listen on.
     pub bind: SocketAddr,
+    /// Directory of the host keys (OpenSSH format), relative to the config file.
+    pub keys_dir: PathBuf,
+    /// SSH user name that gets the connection screen without authenticating, so new players
+    /// can create an account (only while `accounts.registration` is on). Empty turns it off.
+    pub registration_user: String,
+    /// Authentication attempts allowed per connection.
+    pub max_auth_attempts: usize,
+    /// Milliseconds every rejected authentication takes, whatever the reason.
+    pub auth_rejection_delay_ms: u64,
+    /// Seconds a connection has to authenticate.
+    pub auth_timeout_secs: u64,
+    /// Seconds between keepalives to a silent client (3 unanswered close the connection).
+    pub keepalive_secs: u64,
 }
 
 /// `[limits]`
@@ -171,6 +184,12 @@ impl Default for SshConfig {
         SshConfig {
             enabled: true,
             bind: any_addr(4004),
+            keys_dir: PathBuf::from("keys"),
+            registration_user: "new".into(),
+            max_auth_attempts: 6,
+            auth_rejection_delay_ms: 1000,
+            auth_timeout_secs: 60,
+            keepalive_secs: 30,
         }
     }
 }
@@ -259,6 +278,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     if config.data_dir.is_relative() {
         config.data_dir = base.join(&config.data_dir);
     }
+    if config.ssh.keys_dir.is_relative() {
+        config.ssh.keys_dir = base.join(&config.ssh.keys_dir);
+    }
     Ok(Loaded { config, path })
 }
 
@@ -283,6 +305,8 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         ("limits.command_burst", l.command_burst as usize),
         ("accounts.login_failures", c.accounts.login_failures),
         ("accounts.creations", c.accounts.creations),
+        ("ssh.max_auth_attempts", c.ssh.max_auth_attempts),
+        ("ssh.auth_timeout_secs", c.ssh.auth_timeout_secs as usize),
     ];
     for (key, v) in positive {
         if v == 0 {

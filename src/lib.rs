@@ -10,6 +10,8 @@ pub mod accounts;
 pub mod config;
 pub mod control;
 pub mod ids;
+pub mod keys;
+pub mod lineedit;
 pub mod link;
 pub mod markup;
 pub mod message;

@@ -55,6 +55,51 @@ enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Manage the SSH host keys in `[ssh] keys_dir`.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// One line per host key: type, bits, SHA256 fingerprint (as `ssh-keygen -l`), file.
+    List,
+    /// Make a new host key (mode 0600, `.pub` 0644); refuses to overwrite without --force.
+    Generate {
+        /// ed25519, rsa or ecdsa.
+        #[arg(long = "type", default_value = "ed25519")]
+        key_type: String,
+        /// Key size: rsa 2048-8192 (default 3072), ecdsa 256, 384 or 521.
+        #[arg(long)]
+        bits: Option<u32>,
+        /// Replace an existing key of this type.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Take an existing OpenSSH private key (e.g. /etc/ssh/ssh_host_ed25519_key) as a host key.
+    Import {
+        /// The private key file.
+        path: PathBuf,
+        /// Replace an existing key of this type.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete the host key of a type.
+    Remove {
+        /// ed25519, rsa or ecdsa.
+        key_type: String,
+    },
+    /// Lines players can add to their known_hosts.
+    KnownHosts {
+        /// Host name players connect to (default: the bind address, or localhost).
+        #[arg(long)]
+        host: Option<String>,
+        /// Port players connect to (default: the port of `[ssh] bind`).
+        #[arg(long)]
+        port: Option<u16>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,6 +112,12 @@ enum AccountsCommand {
     Passwd { name: String },
     /// Delete an account.
     Delete { name: String },
+    /// Add an SSH public key (an OpenSSH .pub line) to an account; FILE or - for stdin.
+    AddKey { name: String, file: String },
+    /// List an account's SSH keys.
+    Keys { name: String },
+    /// Remove one of an account's SSH keys by its SHA256 fingerprint.
+    RemoveKey { name: String, fingerprint: String },
 }
 
 fn main() {
@@ -130,6 +181,7 @@ fn run(cli: Cli) -> Result<()> {
             other => unexpected(other)?,
         },
         Command::Accounts { command } => accounts(&loaded, command)?,
+        Command::Keys { command } => keys(&loaded, command)?,
     }
     Ok(())
 }
@@ -255,6 +307,113 @@ fn accounts(loaded: &Loaded, cmd: AccountsCommand) -> Result<()> {
         AccountsCommand::Delete { name } => {
             store.delete(&name)?;
             println!("deleted account {name}");
+        }
+        AccountsCommand::AddKey { name, file } => {
+            let text = if file == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(std::io::stdin(), 64 * 1024),
+                    &mut s,
+                )
+                .context("cannot read the key from stdin")?;
+                s
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?
+            };
+            let key = portcullis::keys::parse_public_key_line(text.trim())?;
+            store.add_key(&name, &key.fingerprint, &key.openssh, &key.comment)?;
+            println!("added {} key {} to {name}", key.algorithm, key.fingerprint);
+        }
+        AccountsCommand::Keys { name } => {
+            let keys = store.keys(&name)?;
+            for k in &keys {
+                let kind = k.openssh.split(' ').next().unwrap_or("?");
+                println!(
+                    "{} {kind} {} (added {})",
+                    k.fingerprint,
+                    k.comment,
+                    format_time(k.added)
+                );
+            }
+            println!(
+                "{} key{}",
+                keys.len(),
+                if keys.len() == 1 { "" } else { "s" }
+            );
+        }
+        AccountsCommand::RemoveKey { name, fingerprint } => {
+            store.remove_key(&name, &fingerprint)?;
+            println!("removed key {fingerprint} from {name}");
+        }
+    }
+    Ok(())
+}
+
+fn keys(loaded: &Loaded, cmd: KeysCommand) -> Result<()> {
+    use portcullis::keys::{HostKeys, KeyType};
+    let ssh = &loaded.config.ssh;
+    let store = HostKeys::new(&ssh.keys_dir);
+    match cmd {
+        KeysCommand::List => {
+            let list = store.list()?;
+            if list.is_empty() {
+                println!(
+                    "no host keys in {} (one is made on first start, or: portcullis keys generate)",
+                    ssh.keys_dir.display()
+                );
+            }
+            for k in list {
+                println!(
+                    "{} {} {} {}",
+                    k.key_type,
+                    k.bits,
+                    k.fingerprint,
+                    k.path.display()
+                );
+            }
+        }
+        KeysCommand::Generate {
+            key_type,
+            bits,
+            force,
+        } => {
+            let t: KeyType = key_type.parse()?;
+            let k = store.generate(t, bits, force)?;
+            println!(
+                "generated {} {} {} {}",
+                k.key_type,
+                k.bits,
+                k.fingerprint,
+                k.path.display()
+            );
+        }
+        KeysCommand::Import { path, force } => {
+            let k = store.import(&path, force)?;
+            println!(
+                "imported {} {} {} {}",
+                k.key_type,
+                k.bits,
+                k.fingerprint,
+                k.path.display()
+            );
+        }
+        KeysCommand::Remove { key_type } => {
+            let t: KeyType = key_type.parse()?;
+            let path = store.remove(t)?;
+            println!("removed {}", path.display());
+        }
+        KeysCommand::KnownHosts { host, port } => {
+            let host = host.unwrap_or_else(|| {
+                let ip = ssh.bind.ip();
+                if ip.is_unspecified() {
+                    "localhost".to_string()
+                } else {
+                    ip.to_string()
+                }
+            });
+            for line in store.known_hosts_lines(&host, port.unwrap_or(ssh.bind.port()))? {
+                println!("{line}");
+            }
         }
     }
     Ok(())

@@ -279,8 +279,11 @@ impl Core {
                 },
                 _ = tick.tick() => self.on_tick(),
             }
+            // Stop once every player has had the goodbye and the server has gone (so it got
+            // the shutdown and will not wait for this portal to come back), or at the grace.
             if let Some(t) = self.shutting_down
-                && (self.sessions.is_empty() || t.elapsed() > SHUTDOWN_GRACE)
+                && ((self.sessions.is_empty() && matches!(self.link, ServerLink::Down))
+                    || t.elapsed() > SHUTDOWN_GRACE)
             {
                 break;
             }

@@ -8,6 +8,7 @@ pub mod control;
 pub mod core;
 pub mod link;
 pub mod output;
+pub mod ssh;
 pub mod supervisor;
 pub mod telnet;
 
@@ -18,6 +19,7 @@ use crate::session::protocol;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 
@@ -34,6 +36,9 @@ pub enum PortalError {
         /// Why.
         cause: std::io::Error,
     },
+    /// The SSH host keys could not be loaded or made.
+    #[error("ssh host keys: {0}")]
+    HostKeys(crate::keys::KeyError),
     /// Another portal already runs on this data directory.
     #[error("a portal is already running on {0} (it holds portal.lock)")]
     AlreadyRunning(String),
@@ -132,8 +137,38 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     if cfg.tls.enabled {
         tracing::warn!(bind = %cfg.tls.bind, "[tls] is enabled but the TLS front end is not built yet; not listening");
     }
+    let mut ssh_listener = None;
     if cfg.ssh.enabled {
-        tracing::warn!(bind = %cfg.ssh.bind, "[ssh] is enabled but the SSH front end is not built yet; not listening");
+        let keys = crate::keys::HostKeys::new(&cfg.ssh.keys_dir)
+            .load_or_generate()
+            .map_err(PortalError::HostKeys)?;
+        let l = TcpListener::bind(cfg.ssh.bind)
+            .await
+            .map_err(|cause| PortalError::Bind {
+                what: "ssh",
+                addr: cfg.ssh.bind.to_string(),
+                cause,
+            })?;
+        let addr = l.local_addr().map_err(|cause| PortalError::Bind {
+            what: "ssh",
+            addr: cfg.ssh.bind.to_string(),
+            cause,
+        })?;
+        tracing::info!(protocol = protocol::SSH, %addr, "listening");
+        listeners.push(ListenerInfo {
+            protocol: protocol::SSH.into(),
+            addr: addr.to_string(),
+        });
+        let registration_user = (cfg.accounts.registration
+            && !cfg.ssh.registration_user.is_empty())
+        .then(|| cfg.ssh.registration_user.clone());
+        let shared = ssh::SshShared {
+            config: Arc::new(ssh::russh_config(&cfg.ssh, keys)),
+            limits: Arc::new(cfg.limits.clone()),
+            registration_user,
+            auth_timeout: Duration::from_secs(cfg.ssh.auth_timeout_secs),
+        };
+        ssh_listener = Some((l, shared));
     }
     if listeners.is_empty() {
         tracing::warn!("no front end is enabled; players cannot connect");
@@ -159,6 +194,14 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
             protocol::TELNET,
             core_tx.clone(),
             limits.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    if let Some((l, shared)) = ssh_listener {
+        tokio::spawn(ssh::accept_loop(
+            l,
+            core_tx.clone(),
+            shared,
             stop_rx.clone(),
         ));
     }

@@ -370,7 +370,7 @@ pub fn looks_like_http(line: &str) -> bool {
 }
 
 /// Colour flags implied by a terminal or client name.
-fn term_flags(name: &str, flags: &mut Map<String, Value>) {
+pub fn term_flags(name: &str, flags: &mut Map<String, Value>) {
     let n = name.to_ascii_uppercase();
     if n.contains("256COL") {
         flags.insert("XTERM256".into(), Value::Bool(true));

@@ -37,6 +37,7 @@ const HELP: &str = "\
   |wreply|n <text>              answer the last private message
   |woptions|n [<name> <value>]   show or set: width, height, colour, encoding, client
   |wpassword|n <old> <new>      change your password
+  |wsshkey|n add <key> / list / remove <fingerprint>   your SSH keys for logging in
   |whelp|n                      this text
   |wquit|n                      leave
 Colour: |||r red, |||g green, |||y yellow, |||b blue, |||m magenta, |||c cyan, |||w white, |||n normal.";
@@ -84,6 +85,7 @@ impl App for Talker {
             "reply" | "r" => reply(w, id, rest),
             "options" | "option" => options(w, id, rest),
             "password" => password(w, id, rest),
+            "sshkey" | "sshkeys" => sshkey(w, id, rest),
             "help" | "?" => w.msg(id, HELP),
             "quit" => w.disconnect(id, "Goodbye."),
             _ => {
@@ -353,6 +355,31 @@ fn password(w: &mut World, id: SessionId, rest: &str) {
             new: new.into(),
         },
     );
+}
+
+fn sshkey(w: &mut World, id: SessionId, rest: &str) {
+    let name = w.name(id);
+    let (sub, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let arg = arg.trim();
+    let job = match sub.to_ascii_lowercase().as_str() {
+        "add" if !arg.is_empty() => Job::AddKey {
+            name,
+            line: arg.to_string(),
+        },
+        "list" | "" => Job::ListKeys { name },
+        "remove" | "delete" if !arg.is_empty() => Job::RemoveKey {
+            name,
+            fingerprint: arg.to_string(),
+        },
+        _ => {
+            w.msg(
+                id,
+                "Usage: sshkey add <ssh-ed25519 AAAA... comment> | sshkey list | sshkey remove <SHA256:...>",
+            );
+            return;
+        }
+    };
+    w.start_job(id, job);
 }
 
 #[cfg(test)]

@@ -23,6 +23,12 @@ pub enum Job {
         old: String,
         new: String,
     },
+    /// Add an SSH public key line to an account.
+    AddKey { name: String, line: String },
+    /// List an account's SSH keys.
+    ListKeys { name: String },
+    /// Remove an account's SSH key by fingerprint.
+    RemoveKey { name: String, fingerprint: String },
 }
 
 impl std::fmt::Debug for Job {
@@ -32,6 +38,9 @@ impl std::fmt::Debug for Job {
             Job::Login { name, .. } => write!(f, "Login({name})"),
             Job::Create { name, .. } => write!(f, "Create({name})"),
             Job::ChangePassword { name, .. } => write!(f, "ChangePassword({name})"),
+            Job::AddKey { name, .. } => write!(f, "AddKey({name})"),
+            Job::ListKeys { name } => write!(f, "ListKeys({name})"),
+            Job::RemoveKey { name, .. } => write!(f, "RemoveKey({name})"),
         }
     }
 }
@@ -49,6 +58,8 @@ pub enum Outcome {
     PasswordChanged,
     /// The old password was wrong.
     WrongPassword,
+    /// Done; a message for the player.
+    Info(String),
     /// Refused or failed; the message is safe to show the player.
     Error(String),
 }
@@ -121,9 +132,44 @@ fn run(store: &AccountStore, job: Job) -> Outcome {
             Ok(None) => Ok(Outcome::WrongPassword),
             Err(e) => Err(e),
         },
+        Job::AddKey { name, line } => match crate::keys::parse_public_key_line(&line) {
+            Ok(k) => store
+                .add_key(&name, &k.fingerprint, &k.openssh, &k.comment)
+                .map(|()| {
+                    Outcome::Info(format!(
+                        "Added {} key {}. You can now log in with it over SSH.",
+                        k.algorithm, k.fingerprint
+                    ))
+                }),
+            Err(e) => Ok(Outcome::Error(capitalise(&e.to_string()))),
+        },
+        Job::ListKeys { name } => store.keys(&name).map(|keys| {
+            if keys.is_empty() {
+                return Outcome::Info(
+                    "You have no SSH keys. Add one with: sshkey add <contents of your .pub file>"
+                        .into(),
+                );
+            }
+            let mut s = String::from("|wYour SSH keys|n");
+            for k in keys {
+                let kind = k.openssh.split(' ').next().unwrap_or("?");
+                s.push_str(&format!(
+                    "\n  {} {kind} {}",
+                    k.fingerprint,
+                    crate::markup::escape(&k.comment)
+                ));
+            }
+            Outcome::Info(s)
+        }),
+        Job::RemoveKey { name, fingerprint } => store
+            .remove_key(&name, &fingerprint)
+            .map(|()| Outcome::Info(format!("Removed key {fingerprint}."))),
     };
     r.unwrap_or_else(|e| match e {
-        AccountError::Database(_) | AccountError::Io(_) | AccountError::Hash(_) => {
+        AccountError::Database(_)
+        | AccountError::Io(_)
+        | AccountError::Hash(_)
+        | AccountError::UnsupportedSchema { .. } => {
             tracing::error!(error = %e, "account store failed");
             Outcome::Error("internal error; try again later".into())
         }

@@ -290,7 +290,7 @@ impl LoginScreen {
                 self.show_prompt(w, id);
                 None
             }
-            Outcome::PasswordChanged | Outcome::WrongPassword => None,
+            Outcome::PasswordChanged | Outcome::WrongPassword | Outcome::Info(_) => None,
         }
     }
 

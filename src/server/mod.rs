@@ -17,7 +17,7 @@ use crate::config::Loaded;
 use crate::link::{self, AuthMethod, LinkError, PortalMsg, ServerMsg, SyncReason};
 use crate::markup;
 use crate::message::Message;
-use crate::session::{Session, SessionId, SyncData};
+use crate::session::{Session, SessionId, SyncData, protocol};
 use app::App;
 use futures_util::{SinkExt, StreamExt};
 use jobs::{Done, Job, Outcome, Worker};
@@ -222,11 +222,15 @@ impl Server {
             PortalMsg::SyncAll { reason, sessions } => self.sync_all(reason, sessions),
             PortalMsg::Connect { session } => {
                 let id = session.id;
+                // An SSH session sees nothing until its shell starts (`ssh_shell`).
+                let screen = session.protocol_key != protocol::SSH;
                 let mut s = Session::init_session(id, &session.protocol_key, &session.address);
                 s.load_sync_data(session);
                 self.sessions.insert(s);
-                let (mut w, login, _, _) = self.world();
-                login.show(&mut w, id);
+                if screen {
+                    let (mut w, login, _, _) = self.world();
+                    login.show(&mut w, id);
+                }
             }
             PortalMsg::Disconnect { id, reason } => {
                 let logged_in = self
@@ -286,14 +290,17 @@ impl Server {
             ids.push(id);
         }
         for id in ids {
-            let logged_in = self
-                .sessions
-                .get(id)
-                .is_some_and(|s| s.session.data.logged_in);
+            let Some(data) = self.sessions.get(id).map(|s| &s.session.data) else {
+                continue;
+            };
+            let logged_in = data.logged_in;
+            // An SSH session that has not started its shell yet sees nothing until it does.
+            let waiting_ssh =
+                data.protocol_key == protocol::SSH && !data.server_data.contains_key(SSH_SHELL);
             let (mut w, login, app, _) = self.world();
             if logged_in {
                 app.at_sync(&mut w, id, reason);
-            } else {
+            } else if !waiting_ssh {
                 // Whatever the player was in the middle of is gone: start again, echo on.
                 w.data_out(id, vec![Message::new("text").with("echo", true)]);
                 login.show(&mut w, id);
@@ -457,6 +464,8 @@ impl Server {
         {
             return;
         }
+        let (mut w, ..) = self.world();
+        w.set_server_data(id, SSH_SHELL, serde_json::Value::Bool(true));
         match self.ssh_account(id) {
             Some((account_id, name)) => self.log_in(id, account_id, name),
             None => {
@@ -603,6 +612,8 @@ impl Server {
 
 /// server_data key: the account an SSH client authenticated as.
 const SSH_ACCOUNT: &str = "ssh_account";
+/// server_data key: set once an SSH session's shell has started.
+const SSH_SHELL: &str = "ssh_shell";
 
 /// The message that ends an `ssh_exec` with a process exit status.
 fn exit_status(code: u32) -> Message {
