@@ -81,7 +81,18 @@ pub struct Portcullis {
     pub config: PathBuf,
     pub child: Child,
     pub log: Log,
+    /// The telnet port.
     pub port: u16,
+    /// The SSH port, when started with `start_ssh`.
+    pub ssh_port: Option<u16>,
+}
+
+/// A config with SSH on 127.0.0.1:0 as well (fast rejections for tests), then `extra`
+/// appended (top-level sections other than [telnet], [tls], [ssh]).
+pub fn ssh_test_config(extra: &str) -> String {
+    format!(
+        "data_dir = \"data\"\n{extra}\n[telnet]\nbind = \"127.0.0.1:0\"\n[tls]\nenabled = false\n[ssh]\nbind = \"127.0.0.1:0\"\nauth_rejection_delay_ms = 50\n"
+    )
 }
 
 /// A config for tests: telnet on 127.0.0.1:0, TLS and SSH off, then `extra` appended.
@@ -120,13 +131,29 @@ impl Portcullis {
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("no port in {line:?}"));
         log.wait_for("server synced");
+        let ssh_port = log
+            .lines()
+            .iter()
+            .find(|l| l.contains("listening protocol=\"ssh\""))
+            .and_then(|l| l.rsplit(':').next().and_then(|p| p.trim().parse().ok()));
         Portcullis {
             dir,
             config,
             child,
             log,
             port,
+            ssh_port,
         }
+    }
+
+    /// Starts with SSH enabled too (see `ssh_test_config`).
+    pub fn start_ssh(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, ssh_test_config(extra)).unwrap();
+        let p = Self::start_in(dir, config);
+        assert!(p.ssh_port.is_some(), "ssh is not listening");
+        p
     }
 
     pub fn path(&self) -> &Path {
