@@ -28,6 +28,7 @@ fn main() {
     round_trip(&p);
     fan_out(&p);
     reload(&p);
+    ssh_exec(&p);
     memory(&p);
 }
 
@@ -99,10 +100,11 @@ fn link_frames() {
 }
 
 struct Running {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     config: std::path::PathBuf,
     child: Child,
     port: u16,
+    ssh_port: u16,
 }
 
 impl Running {
@@ -111,9 +113,10 @@ impl Running {
         let config = dir.path().join("config.toml");
         std::fs::write(
             &config,
-            "[telnet]\nbind = \"127.0.0.1:0\"\n[tls]\nenabled = false\n[ssh]\nenabled = false\n\
+            "[telnet]\nbind = \"127.0.0.1:0\"\n[tls]\nenabled = false\n\
              [limits]\nmax_connections = 5000\nmax_connections_per_address = 5000\n\
-             command_rate = 100000.0\ncommand_burst = 100000\n[accounts]\ncreations = 100000\n",
+             command_rate = 100000.0\ncommand_burst = 100000\n[accounts]\ncreations = 100000\n\
+             [ssh]\nbind = \"127.0.0.1:0\"\n",
         )
         .unwrap();
         let mut child = Command::new(BIN)
@@ -123,21 +126,28 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut port = 0;
+        let (mut port, mut ssh_port) = (0, 0);
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         for line in lines.by_ref() {
             let line = line.unwrap();
             if let Some(rest) = line.split("addr=127.0.0.1:").nth(1) {
-                port = rest.trim().parse().unwrap();
-                break;
+                if line.contains("\"ssh\"") {
+                    ssh_port = rest.trim().parse().unwrap();
+                } else {
+                    port = rest.trim().parse().unwrap();
+                }
+                if port != 0 && ssh_port != 0 {
+                    break;
+                }
             }
         }
         std::thread::spawn(move || for _ in lines {});
         let r = Running {
-            _dir: dir,
+            dir,
             config,
             child,
             port,
+            ssh_port,
         };
         // Wait until the server is linked.
         while !r.cli(&["status"]).contains("server: pid") {
@@ -276,6 +286,61 @@ fn reload(p: &Running) {
     let (p50, max) = (percentile(&mut ms, 0.5), percentile(&mut ms, 1.0));
     report(
         "reload with 51 logged-in sessions, 20 times",
+        format!("p50 {p50:.0} ms, max {max:.0} ms"),
+    );
+}
+
+fn ssh_exec(p: &Running) {
+    let key = p.dir.path().join("id_bench");
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut add = Command::new(BIN)
+        .args(["accounts", "add-key", "solo"])
+        .arg(key.with_extension("pub"))
+        .arg("--config")
+        .arg(&p.config)
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{:?}",
+        std::mem::take(&mut add.stderr)
+    );
+    let known = p.dir.path().join("known_hosts");
+    let mut ms = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let out = Command::new("ssh")
+            .args([
+                "-F",
+                "/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+            ])
+            .args(["-o", "StrictHostKeyChecking=accept-new"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .arg("-i")
+            .arg(&key)
+            .args(["-p", &p.ssh_port.to_string(), "solo@127.0.0.1", "who"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (p50, max) = (percentile(&mut ms, 0.5), percentile(&mut ms, 1.0));
+    report(
+        "ssh exec `who` with an ed25519 key (whole ssh process), 20x",
         format!("p50 {p50:.0} ms, max {max:.0} ms"),
     );
 }
