@@ -606,6 +606,9 @@ impl Server {
             account_name,
         });
         let (mut w, _, app, _) = self.world();
+        // The connection screen's prompt ends here (a front end that keeps a prompt, like the
+        // SSH line editor, clears it; an empty prompt shows nothing on telnet).
+        w.prompt(id, "", true);
         app.at_login(&mut w, id);
     }
 }
