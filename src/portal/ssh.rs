@@ -51,6 +51,24 @@ const MAX_EARLY_OUTPUT: usize = 500;
 /// Lines of input history per session.
 const HISTORY: usize = 100;
 
+/// Key exchanges offered: russh's safe list without the 2048-bit group 14 (112-bit strength).
+/// The post-quantum hybrid is used where the build supports it.
+const KEX: &[russh::kex::Name] = &[
+    russh::kex::MLKEM768X25519_SHA256,
+    russh::kex::CURVE25519,
+    russh::kex::CURVE25519_PRE_RFC_8731,
+    russh::kex::DH_GEX_SHA256,
+    russh::kex::DH_G18_SHA512,
+    russh::kex::DH_G17_SHA512,
+    russh::kex::DH_G16_SHA512,
+    russh::kex::DH_G15_SHA512,
+    russh::kex::EXTENSION_SUPPORT_AS_SERVER,
+    russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+];
+
+/// MACs offered: encrypt-then-MAC only (AEAD ciphers need none).
+const MACS: &[russh::mac::Name] = &[russh::mac::HMAC_SHA512_ETM, russh::mac::HMAC_SHA256_ETM];
+
 /// The russh server configuration for these host keys and settings.
 pub fn russh_config(cfg: &SshConfig, keys: Vec<PrivateKey>) -> russh::server::Config {
     let methods: &[MethodKind] = &[
@@ -72,6 +90,8 @@ pub fn russh_config(cfg: &SshConfig, keys: Vec<PrivateKey>) -> russh::server::Co
         nodelay: true,
         preferred: Preferred {
             key: Cow::Borrowed(crate::keys::HOST_KEY_ALGORITHMS),
+            kex: Cow::Borrowed(KEX),
+            mac: Cow::Borrowed(MACS),
             ..Preferred::DEFAULT
         },
         ..Default::default()
