@@ -60,6 +60,20 @@ pub struct TelnetConfig {
     pub enabled: bool,
     /// `host:port` to listen on.
     pub bind: SocketAddr,
+    /// Whether passwords are accepted over plain (unencrypted) telnet.
+    pub login: TelnetLogin,
+}
+
+/// Password policy for plain telnet, `[telnet] login`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TelnetLogin {
+    /// Accepted, nothing said.
+    Allow,
+    /// Accepted; the connection screen points to the TLS and SSH ports.
+    Warn,
+    /// Refused; the player is told where to connect instead.
+    Deny,
 }
 
 /// `[tls]`
@@ -166,6 +180,7 @@ impl Default for TelnetConfig {
         TelnetConfig {
             enabled: true,
             bind: any_addr(4000),
+            login: TelnetLogin::Warn,
         }
     }
 }

@@ -96,7 +96,7 @@ enum KeysCommand {
         /// Host name players connect to (default: the bind address, or localhost).
         #[arg(long)]
         host: Option<String>,
-        /// Port players connect to (default: the port of `[ssh] bind`).
+        /// Port players connect to (default: the running portal's SSH port, else `[ssh] bind`'s).
         #[arg(long)]
         port: Option<u16>,
     },
@@ -349,6 +349,18 @@ fn accounts(loaded: &Loaded, cmd: AccountsCommand) -> Result<()> {
     Ok(())
 }
 
+/// The SSH port of a running portal on this config, if one answers.
+fn running_ssh_port(loaded: &Loaded) -> Option<u16> {
+    match ask(loaded, ControlRequest::Status, Duration::from_secs(2)).ok()? {
+        ControlResponse::Status(r) => r
+            .listeners
+            .iter()
+            .find(|l| l.protocol == portcullis::session::protocol::SSH)
+            .and_then(|l| l.addr.rsplit(':').next()?.parse().ok()),
+        _ => None,
+    }
+}
+
 fn keys(loaded: &Loaded, cmd: KeysCommand) -> Result<()> {
     use portcullis::keys::{HostKeys, KeyType};
     let ssh = &loaded.config.ssh;
@@ -411,7 +423,19 @@ fn keys(loaded: &Loaded, cmd: KeysCommand) -> Result<()> {
                     ip.to_string()
                 }
             });
-            for line in store.known_hosts_lines(&host, port.unwrap_or(ssh.bind.port()))? {
+            // The port players use: as given, else the running portal's actual SSH port, else
+            // the configured one.
+            let port = port
+                .or_else(|| running_ssh_port(loaded))
+                .unwrap_or(ssh.bind.port());
+            let lines = store.known_hosts_lines(&host, port)?;
+            if lines.is_empty() {
+                bail!(
+                    "no host keys in {} (start portcullis once, or: portcullis keys generate)",
+                    ssh.keys_dir.display()
+                );
+            }
+            for line in lines {
                 println!("{line}");
             }
         }

@@ -192,3 +192,49 @@ fn latin1_input_is_kept_not_dropped() {
     g.send_line("say 漢字 🎉");
     g.expect("You say, \"漢字 🎉\"");
 }
+
+#[test]
+fn plain_telnet_is_warned_or_refused_by_policy() {
+    // warn (the default): the screen points at SSH, and passwords still work.
+    let p = Portcullis::start_ssh("");
+    let ssh_port = p.ssh_port.unwrap();
+    p.account("ivan");
+    let mut t = p.telnet();
+    let screen = t.expect("> ");
+    assert!(
+        screen.contains("This connection is not encrypted."),
+        "{screen}"
+    );
+    assert!(screen.contains(&format!("ssh -p {ssh_port}")), "{screen}");
+    t.send_line("connect ivan secret-ivan");
+    t.expect("Welcome, ivan.");
+    drop(p);
+
+    // deny: no password crosses plain telnet, by any route; who/quit still work.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        ssh_test_config("").replace(
+            "[telnet]\nbind = \"127.0.0.1:0\"\n",
+            "[telnet]\nbind = \"127.0.0.1:0\"\nlogin = \"deny\"\n",
+        ),
+    )
+    .unwrap();
+    let p = Portcullis::start_in(dir, config);
+    p.account("judy");
+    let mut t = p.telnet();
+    let screen = t.expect("> ");
+    assert!(
+        screen.contains("Passwords are not accepted over plain telnet here."),
+        "{screen}"
+    );
+    for attempt in ["connect judy secret-judy", "create kim secret-kim", "judy"] {
+        t.send_line(attempt);
+        t.expect("Passwords are not accepted over plain telnet here.");
+    }
+    t.send_line("who");
+    t.expect("0 players online.");
+    assert!(!t.text().contains("Welcome, judy"));
+    assert!(!t.text().contains("Password:"));
+}

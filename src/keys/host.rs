@@ -338,7 +338,7 @@ fn check_host_key(key: &PrivateKey, path: &Path) -> Result<(KeyType, u32), KeyEr
     let algorithm = key.algorithm();
     let Some(key_type) = KeyType::from_algorithm(&algorithm) else {
         return Err(KeyError::Unsupported(format!(
-            "'{}' is a {} key; host keys must be ed25519, rsa or ecdsa (run `portcullis keys generate ed25519`)",
+            "'{}' is a {} key; host keys must be ed25519, rsa or ecdsa (run `portcullis keys generate --type ed25519`)",
             path.display(),
             algorithm.as_str()
         )));
@@ -349,7 +349,7 @@ fn check_host_key(key: &PrivateKey, path: &Path) -> Result<(KeyType, u32), KeyEr
     })?;
     if key_type == KeyType::Rsa && bits < MIN_RSA_BITS {
         return Err(KeyError::Unsupported(format!(
-            "'{}' is a {bits}-bit RSA key, too weak to serve (at least {MIN_RSA_BITS} bits); run `portcullis keys generate ed25519` instead",
+            "'{}' is a {bits}-bit RSA key, too weak to serve (at least {MIN_RSA_BITS} bits); run `portcullis keys generate --type ed25519` instead",
             path.display()
         )));
     }

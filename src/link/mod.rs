@@ -62,8 +62,14 @@ impl std::fmt::Debug for AuthMethod {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PortalMsg {
-    /// First frame: the link version and the portal's process id.
-    Hello { version: u32, pid: u32 },
+    /// First frame: the link version, the portal's process id, and where players can connect
+    /// (so the server can point players at the encrypted front ends).
+    Hello {
+        version: u32,
+        pid: u32,
+        #[serde(default)]
+        listeners: Vec<crate::control::ListenerInfo>,
+    },
     /// Every session the portal holds; the server rebuilds its registry from it (PSYNC).
     SyncAll {
         reason: SyncReason,
@@ -244,6 +250,10 @@ mod tests {
             PortalMsg::Hello {
                 version: VERSION,
                 pid: 1,
+                listeners: vec![crate::control::ListenerInfo {
+                    protocol: "ssh".into(),
+                    addr: "0.0.0.0:4004".into(),
+                }],
             },
             PortalMsg::SyncAll {
                 reason: SyncReason::Reload,

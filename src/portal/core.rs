@@ -525,6 +525,7 @@ impl Core {
         let _ = tx.send(PortalMsg::Hello {
             version: VERSION,
             pid: std::process::id(),
+            listeners: self.listeners.clone(),
         });
         let _ = tx.send(PortalMsg::SyncAll { reason, sessions });
         self.link = ServerLink::Syncing(LinkInfo {

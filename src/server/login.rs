@@ -8,9 +8,11 @@
 use super::jobs::{Job, Outcome};
 use super::world::{LoginState, World};
 use crate::accounts::{self, Account, AccountStore, Throttle};
-use crate::config::AccountsConfig;
+use crate::config::{AccountsConfig, TelnetLogin};
+use crate::control::ListenerInfo;
 use crate::message::Message;
 use crate::session::SessionId;
+use crate::session::protocol;
 use std::time::{Duration, Instant};
 
 /// Addresses remembered per throttle.
@@ -26,11 +28,15 @@ pub struct LoginScreen {
     failures: Throttle<String>,
     /// Accounts created per address.
     creations: Throttle<String>,
+    /// Password policy for plain telnet.
+    telnet_login: TelnetLogin,
+    /// Where players can connect with encryption, e.g. "TLS on port 4003", from the portal.
+    secure: Vec<String>,
 }
 
 impl LoginScreen {
     /// A screen with the configured throttles.
-    pub fn new(cfg: &AccountsConfig, world_name: &str) -> Self {
+    pub fn new(cfg: &AccountsConfig, world_name: &str, telnet_login: TelnetLogin) -> Self {
         LoginScreen {
             registration: cfg.registration,
             world_name: world_name.to_string(),
@@ -44,7 +50,58 @@ impl LoginScreen {
                 Duration::from_secs(cfg.creation_window_secs),
                 THROTTLE_KEYS,
             ),
+            telnet_login,
+            secure: Vec::new(),
         }
+    }
+
+    /// Learns the portal's front ends, to point plain-telnet players at the encrypted ones.
+    pub fn set_listeners(&mut self, listeners: &[ListenerInfo]) {
+        self.secure = listeners
+            .iter()
+            .filter_map(|l| {
+                let port = l.addr.rsplit(':').next()?;
+                match l.protocol.as_str() {
+                    protocol::TELNET_TLS => Some(format!("TLS on port {port}")),
+                    protocol::SSH => Some(format!("SSH: ssh -p {port} <name>@<this host>")),
+                    _ => None,
+                }
+            })
+            .collect();
+    }
+
+    /// Whether this session's password would cross the network in clear, and policy cares.
+    fn plain_policy(&self, w: &World, id: SessionId) -> TelnetLogin {
+        match w.session(id) {
+            Some(s) if s.data.protocol_key == protocol::TELNET => self.telnet_login,
+            _ => TelnetLogin::Allow,
+        }
+    }
+
+    /// Where to go instead of plain telnet.
+    fn elsewhere(&self) -> String {
+        if self.secure.is_empty() {
+            "ask the operator for an encrypted way in".into()
+        } else {
+            self.secure.join(", or ")
+        }
+    }
+
+    /// Refuses a password over plain telnet under `deny`; true if refused.
+    fn refuse_plain(&self, w: &mut World, id: SessionId) -> bool {
+        if self.plain_policy(w, id) != TelnetLogin::Deny {
+            return false;
+        }
+        set_state(w, id, LoginState::Screen);
+        w.msg(
+            id,
+            format!(
+                "|yPasswords are not accepted over plain telnet here.|n Connect with {}.",
+                self.elsewhere()
+            ),
+        );
+        w.prompt(id, "> ", true);
+        true
     }
 
     /// Shows the banner and resets the flow.
@@ -58,11 +115,24 @@ impl LoginScreen {
         } else {
             ""
         };
+        let notice = match self.plain_policy(w, id) {
+            // Nothing to point at: a warning would only be noise.
+            TelnetLogin::Allow => String::new(),
+            TelnetLogin::Warn if self.secure.is_empty() => String::new(),
+            TelnetLogin::Warn => format!(
+                "\n |yThis connection is not encrypted.|n For a private one use {}.",
+                self.elsewhere()
+            ),
+            TelnetLogin::Deny => format!(
+                "\n |yPasswords are not accepted over plain telnet here.|n Connect with {}.",
+                self.elsewhere()
+            ),
+        };
         w.msg(
             id,
             format!(
                 "|c==============================================================|n\n \
-                 Welcome to |w{}|n.\n\n \
+                 Welcome to |w{}|n.{notice}\n\n \
                  |wconnect|n <name> <password>   log in{create}\n \
                  Or just type your name and answer the questions.\n \
                  |whelp|n, |wwho|n, |wquit|n\n\n \
@@ -151,6 +221,8 @@ impl LoginScreen {
         let args: Vec<&str> = words.collect();
         match (cmd.as_str(), args.as_slice()) {
             ("", _) => w.prompt(id, "> ", true),
+            ("connect" | "create", _) if self.refuse_plain(w, id) => {}
+            (_, []) if accounts::validate_name(line.trim()).is_ok() && self.refuse_plain(w, id) => {}
             ("connect", [name, password @ ..]) if !password.is_empty() => {
                 let password = password.join(" ");
                 self.try_login(w, id, address, name.to_string(), password);

@@ -80,7 +80,7 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         jobs: Vec::new(),
         store,
         worker,
-        login: LoginScreen::new(&cfg.accounts, &cfg.server.name),
+        login: LoginScreen::new(&cfg.accounts, &cfg.server.name, cfg.telnet.login),
         app: Box::new(app::Talker),
     };
     let mut done_rx = done_rx;
@@ -161,8 +161,13 @@ impl Server {
             .await
             .map_err(LinkError::Io)?;
         match recv(&mut reader, Some(link::HELLO_TIMEOUT)).await? {
-            PortalMsg::Hello { version, pid } if version == link::VERSION => {
+            PortalMsg::Hello {
+                version,
+                pid,
+                listeners,
+            } if version == link::VERSION => {
                 tracing::info!(portal_pid = pid, "linked to portal");
+                self.login.set_listeners(&listeners);
             }
             PortalMsg::Refused { reason } => return Err(ServerError::Refused(reason)),
             other => {
