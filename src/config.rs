@@ -84,6 +84,14 @@ pub struct TlsConfig {
     pub enabled: bool,
     /// `host:port` to listen on.
     pub bind: SocketAddr,
+    /// Certificate chain (PEM), relative to the config file.
+    pub cert: PathBuf,
+    /// Private key (PEM), relative to the config file.
+    pub key: PathBuf,
+    /// Names (besides localhost) a generated self-signed certificate is made for.
+    pub hostnames: Vec<String>,
+    /// Seconds a client has to complete the TLS handshake.
+    pub handshake_timeout_secs: u64,
 }
 
 /// `[ssh]`
@@ -190,6 +198,10 @@ impl Default for TlsConfig {
         TlsConfig {
             enabled: true,
             bind: any_addr(4003),
+            cert: PathBuf::from("certs/cert.pem"),
+            key: PathBuf::from("certs/key.pem"),
+            hostnames: Vec::new(),
+            handshake_timeout_secs: 10,
         }
     }
 }
@@ -293,8 +305,14 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     if config.data_dir.is_relative() {
         config.data_dir = base.join(&config.data_dir);
     }
-    if config.ssh.keys_dir.is_relative() {
-        config.ssh.keys_dir = base.join(&config.ssh.keys_dir);
+    for p in [
+        &mut config.ssh.keys_dir,
+        &mut config.tls.cert,
+        &mut config.tls.key,
+    ] {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
     }
     Ok(Loaded { config, path })
 }
@@ -322,6 +340,10 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         ("accounts.creations", c.accounts.creations),
         ("ssh.max_auth_attempts", c.ssh.max_auth_attempts),
         ("ssh.auth_timeout_secs", c.ssh.auth_timeout_secs as usize),
+        (
+            "tls.handshake_timeout_secs",
+            c.tls.handshake_timeout_secs as usize,
+        ),
     ];
     for (key, v) in positive {
         if v == 0 {

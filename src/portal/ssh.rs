@@ -48,6 +48,8 @@ const EVENT_CHANNEL: usize = 256;
 const AUTH_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Output messages held for a session whose shell has not started yet.
 const MAX_EARLY_OUTPUT: usize = 500;
+/// How long a closed session waits for the client to hang up before the server does.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Lines of input history per session.
 const HISTORY: usize = 100;
 
@@ -71,14 +73,9 @@ const MACS: &[russh::mac::Name] = &[russh::mac::HMAC_SHA512_ETM, russh::mac::HMA
 
 /// The russh server configuration for these host keys and settings.
 pub fn russh_config(cfg: &SshConfig, keys: Vec<PrivateKey>) -> russh::server::Config {
-    let methods: &[MethodKind] = &[
-        MethodKind::PublicKey,
-        MethodKind::Password,
-        MethodKind::KeyboardInteractive,
-    ];
     russh::server::Config {
         server_id: SshId::Standard(Cow::Borrowed(SERVER_ID)),
-        methods: MethodSet::from(methods),
+        methods: MethodSet::from(METHODS),
         auth_rejection_time: Duration::from_millis(cfg.auth_rejection_delay_ms),
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys,
@@ -215,11 +212,11 @@ impl SshHandler {
                     reason = reason.as_deref().unwrap_or(""),
                     "ssh authentication rejected"
                 );
-                Auth::reject()
+                retry()
             }
             _ => {
                 tracing::warn!(user, "no answer from the server to an ssh authentication");
-                Auth::reject()
+                retry()
             }
         }
     }
@@ -231,6 +228,22 @@ impl SshHandler {
             })?;
         }
         Ok(auth)
+    }
+}
+
+/// The methods a client may use.
+const METHODS: &[MethodKind] = &[
+    MethodKind::PublicKey,
+    MethodKind::Password,
+    MethodKind::KeyboardInteractive,
+];
+
+/// A rejection that leaves every method open, so a mistyped password can be tried again
+/// (russh otherwise drops the method that failed); `max_auth_attempts` still applies.
+fn retry() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(METHODS)),
+        partial_success: false,
     }
 }
 
@@ -553,12 +566,17 @@ async fn run_connection(
         early: VecDeque::new(),
         authenticated: false,
     };
+    // Whether russh's connection task has ended (it must not be awaited again).
+    let mut ended = false;
     let reason: String = loop {
         tokio::select! {
-            r = &mut running => break match r {
-                Ok(()) => "closed by client".into(),
-                Err(e) => format!("{e}"),
-            },
+            r = &mut running, if !ended => {
+                ended = true;
+                break match r {
+                    Ok(()) => "closed by client".into(),
+                    Err(e) => format!("{e}"),
+                };
+            }
             cmd = rx.recv() => match cmd {
                 Some(ToSession::DataOut(msgs)) => {
                     if let Some(done) = conn.data_out(msgs).await {
@@ -610,6 +628,18 @@ async fn run_connection(
     };
     if let Some(out) = conn.output.take() {
         out.finish().await;
+    }
+    // The channel is closed by now; let the client hang up itself, so that it shows all it
+    // received (OpenSSH drops buffered output when a DISCONNECT arrives with it), then cut.
+    if !ended
+        && tokio::time::timeout(CLOSE_GRACE, &mut running)
+            .await
+            .is_err()
+    {
+        let _ = conn
+            .handle
+            .disconnect(Disconnect::ByApplication, reason.clone(), String::new())
+            .await;
     }
     tracing::info!(%reason, "disconnected");
     let _ = core.send(CoreEvent::Closed { id, reason }).await;
@@ -841,7 +871,7 @@ impl SshConn {
         }
     }
 
-    /// Shows `reason`, flushes, and closes the connection.
+    /// Shows `reason`, flushes, and closes the channel (the connection ends after it).
     async fn close(&mut self, reason: &str) {
         let text = if self.pty {
             format!("\r\n{reason}\r\n")
@@ -856,10 +886,6 @@ impl SshConn {
             let _ = self.handle.eof(ch).await;
             let _ = self.handle.close(ch).await;
         }
-        let _ = self
-            .handle
-            .disconnect(Disconnect::ByApplication, reason.to_string(), String::new())
-            .await;
     }
 }
 

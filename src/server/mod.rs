@@ -537,6 +537,10 @@ impl Server {
                 let (mut w, ..) = self.world();
                 w.msg(id, "|rThat is not your current password.|n");
             }
+            Outcome::Info(text) => {
+                let (mut w, ..) = self.world();
+                w.msg(id, text);
+            }
             Outcome::Error(e)
                 if self
                     .sessions
