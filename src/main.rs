@@ -60,6 +60,31 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the TLS certificate (`[tls] cert` and `key`).
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CertsCommand {
+    /// Make a self-signed certificate (ECDSA P-256) for localhost and the given names.
+    Generate {
+        /// A name (or IP address) the certificate is for; repeat for more. Default: `[tls] hostnames`.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// Days it is valid.
+        #[arg(long, default_value_t = portcullis::certs::DEFAULT_DAYS)]
+        days: u32,
+        /// Replace an existing certificate and key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Subject, names, issuer, validity, key type and SHA-256 fingerprint.
+    Show,
+    /// Check that the key matches, the certificate is valid, and the key file is private.
+    Check,
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,6 +207,7 @@ fn run(cli: Cli) -> Result<()> {
         },
         Command::Accounts { command } => accounts(&loaded, command)?,
         Command::Keys { command } => keys(&loaded, command)?,
+        Command::Certs { command } => certs(&loaded, command)?,
     }
     Ok(())
 }
@@ -344,6 +370,67 @@ fn accounts(loaded: &Loaded, cmd: AccountsCommand) -> Result<()> {
         AccountsCommand::RemoveKey { name, fingerprint } => {
             store.remove_key(&name, &fingerprint)?;
             println!("removed key {fingerprint} from {name}");
+        }
+    }
+    Ok(())
+}
+
+fn print_cert(info: &portcullis::certs::CertInfo) {
+    println!("certificate: {}", info.path.display());
+    println!("subject:     {}", info.subject);
+    println!("names:       {}", info.names.join(", "));
+    println!(
+        "issuer:      {}{}",
+        info.issuer,
+        if info.self_signed {
+            " (self-signed)"
+        } else {
+            ""
+        }
+    );
+    println!("valid from:  {}", info.not_before);
+    println!(
+        "valid until: {} ({} days left)",
+        info.not_after, info.days_left
+    );
+    println!("key:         {}", info.key_type);
+    println!("sha256 Fingerprint={}", info.fingerprint_sha256);
+}
+
+fn certs(loaded: &Loaded, cmd: CertsCommand) -> Result<()> {
+    use portcullis::certs::{self, CertPaths};
+    let tls = &loaded.config.tls;
+    let paths = CertPaths::new(&tls.cert, &tls.key);
+    match cmd {
+        CertsCommand::Generate { hosts, days, force } => {
+            let hosts = if hosts.is_empty() {
+                tls.hostnames.clone()
+            } else {
+                hosts
+            };
+            let info = certs::generate(&paths, &hosts, days, force)?;
+            print_cert(&info);
+            println!("key:         {} (mode 0600)", paths.key.display());
+            println!("a running portal picks it up on `portcullis reload` or SIGHUP");
+        }
+        CertsCommand::Show => print_cert(&certs::show(&paths)?),
+        CertsCommand::Check => {
+            let report = certs::check(&paths)?;
+            print_cert(&report.info);
+            for w in &report.warnings {
+                println!("warning: {w}");
+            }
+            for p in &report.problems {
+                println!("problem: {p}");
+            }
+            if !report.is_ok() {
+                bail!(
+                    "the certificate has {} problem{}",
+                    report.problems.len(),
+                    if report.problems.len() == 1 { "" } else { "s" }
+                );
+            }
+            println!("ok");
         }
     }
     Ok(())

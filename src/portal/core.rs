@@ -12,6 +12,7 @@
 //! - A session whose `ToSession` channel is full (a client that stopped reading) is
 //!   disconnected; the core never waits on a session.
 
+use crate::certs::ReloadableTls;
 use crate::config::Limits;
 use crate::control::{
     ControlRequest, ControlResponse, ListenerInfo, ServerInfo, SessionInfo, StatusReport,
@@ -23,6 +24,7 @@ use crate::session::{Session, SessionId, now_unix};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -125,6 +127,8 @@ pub enum CoreEvent {
         /// Where the answer goes.
         reply: oneshot::Sender<ControlResponse>,
     },
+    /// SIGHUP: load the TLS certificate again.
+    ReloadCerts,
     /// Ctrl-C or SIGTERM.
     Shutdown {
         /// Why, for the log.
@@ -239,6 +243,8 @@ pub struct Core {
     shutting_down: Option<Instant>,
     /// Tells the supervisor and listeners to stop.
     stop_tx: tokio::sync::watch::Sender<bool>,
+    /// The TLS certificate, reloaded with the server and on SIGHUP.
+    tls: Option<Arc<ReloadableTls>>,
 }
 
 impl Core {
@@ -248,6 +254,7 @@ impl Core {
         ids: IdAllocator,
         listeners: Vec<ListenerInfo>,
         stop_tx: tokio::sync::watch::Sender<bool>,
+        tls: Option<Arc<ReloadableTls>>,
     ) -> Self {
         Core {
             limits,
@@ -264,6 +271,7 @@ impl Core {
             next_auth: 1,
             shutting_down: None,
             stop_tx,
+            tls,
         }
     }
 
@@ -327,6 +335,7 @@ impl Core {
             }
             CoreEvent::LinkDown { link_id, reason } => self.link_down(link_id, &reason),
             CoreEvent::Control { req, reply } => self.control(req, reply),
+            CoreEvent::ReloadCerts => self.reload_certs(),
             CoreEvent::Shutdown { reason } => self.shutdown(&reason),
         }
     }
@@ -673,6 +682,7 @@ impl Core {
                 let _ = reply.send(ControlResponse::Status(self.status()));
             }
             ControlRequest::Reload => {
+                self.reload_certs();
                 if self.shutting_down.is_some() {
                     let _ = reply.send(ControlResponse::Error {
                         message: "the portal is shutting down".into(),
@@ -703,6 +713,20 @@ impl Core {
                 let _ = reply.send(ControlResponse::Stopping);
                 self.shutdown("stop requested");
             }
+        }
+    }
+
+    /// Loads the TLS certificate files again; new handshakes use them, open sessions carry on.
+    /// A broken new file keeps the old certificate.
+    fn reload_certs(&self) {
+        let Some(tls) = &self.tls else { return };
+        match tls.reload() {
+            Ok(info) => tracing::info!(
+                fingerprint = %info.fingerprint_sha256,
+                days_left = info.days_left,
+                "tls certificate reloaded"
+            ),
+            Err(e) => tracing::warn!(error = %e, "tls certificate not reloaded; kept the old one"),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod output;
 pub mod ssh;
 pub mod supervisor;
 pub mod telnet;
+pub mod tls;
 
 use crate::config::Loaded;
 use crate::control::ListenerInfo;
@@ -36,6 +37,9 @@ pub enum PortalError {
         /// Why.
         cause: std::io::Error,
     },
+    /// The TLS certificate could not be loaded or made.
+    #[error("tls certificate: {0}")]
+    Certs(crate::certs::CertError),
     /// The SSH host keys could not be loaded or made.
     #[error("ssh host keys: {0}")]
     HostKeys(crate::keys::KeyError),
@@ -134,8 +138,31 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         });
         telnet_listener = Some(l);
     }
+    let mut tls_listener = None;
     if cfg.tls.enabled {
-        tracing::warn!(bind = %cfg.tls.bind, "[tls] is enabled but the TLS front end is not built yet; not listening");
+        let paths = crate::certs::CertPaths::new(&cfg.tls.cert, &cfg.tls.key);
+        crate::certs::ensure_self_signed(&paths, &cfg.tls.hostnames, crate::certs::DEFAULT_DAYS)
+            .map_err(PortalError::Certs)?;
+        let tls = Arc::new(crate::certs::ReloadableTls::new(paths).map_err(PortalError::Certs)?);
+        let info = tls.current();
+        let l = TcpListener::bind(cfg.tls.bind)
+            .await
+            .map_err(|cause| PortalError::Bind {
+                what: "tls",
+                addr: cfg.tls.bind.to_string(),
+                cause,
+            })?;
+        let addr = l.local_addr().map_err(|cause| PortalError::Bind {
+            what: "tls",
+            addr: cfg.tls.bind.to_string(),
+            cause,
+        })?;
+        tracing::info!(protocol = protocol::TELNET_TLS, %addr, fingerprint = %info.fingerprint_sha256, days_left = info.days_left, "listening");
+        listeners.push(ListenerInfo {
+            protocol: protocol::TELNET_TLS.into(),
+            addr: addr.to_string(),
+        });
+        tls_listener = Some((l, tls));
     }
     let mut ssh_listener = None;
     if cfg.ssh.enabled {
@@ -183,7 +210,8 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (core_tx, core_rx) = mpsc::channel(core::CORE_CHANNEL);
-    let core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx);
+    let tls = tls_listener.as_ref().map(|(_, t)| t.clone());
+    let core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx, tls);
     let limits = Arc::new(cfg.limits.clone());
 
     let link_task = tokio::spawn(link::accept_servers(link_listener, core_tx.clone()));
@@ -194,6 +222,16 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
             protocol::TELNET,
             core_tx.clone(),
             limits.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    if let Some((l, tls)) = tls_listener {
+        tokio::spawn(tls::accept_loop(
+            l,
+            core_tx.clone(),
+            limits.clone(),
+            tls,
+            Duration::from_secs(cfg.tls.handshake_timeout_secs),
             stop_rx.clone(),
         ));
     }
@@ -229,23 +267,34 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     Ok(())
 }
 
-/// Turns Ctrl-C and SIGTERM into a core shutdown.
+/// Turns Ctrl-C and SIGTERM into a core shutdown, and SIGHUP into a certificate reload.
 async fn signals(core: mpsc::Sender<crate::portal::core::CoreEvent>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot listen for signals");
             return;
         }
     };
-    let reason = tokio::select! {
-        _ = tokio::signal::ctrl_c() => "interrupt (Ctrl-C)",
-        _ = term.recv() => "SIGTERM",
-    };
-    let _ = core
-        .send(core::CoreEvent::Shutdown {
-            reason: reason.into(),
-        })
-        .await;
+    loop {
+        let reason = tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupt (Ctrl-C)",
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the TLS certificate");
+                let _ = core.send(core::CoreEvent::ReloadCerts).await;
+                continue;
+            }
+        };
+        let _ = core
+            .send(core::CoreEvent::Shutdown {
+                reason: reason.into(),
+            })
+            .await;
+        return;
+    }
 }

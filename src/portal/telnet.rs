@@ -12,7 +12,7 @@ use super::output::Output;
 use crate::config::Limits;
 use crate::markup::{self, ColourLevel};
 use crate::message::Message;
-use crate::session::{SessionId, merge_flags};
+use crate::session::{SessionId, merge_flags, protocol};
 use crate::telnet::{self, EngineLimits, TelnetEngine, TelnetEvent};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
@@ -102,6 +102,12 @@ pub async fn run_session<S>(
     };
     tracing::Span::current().record("session", id);
     tracing::info!("connected");
+    if protocol_key == protocol::TELNET_TLS {
+        // The transport is encrypted (what the MTTS SSL bit means).
+        let mut flags = Map::new();
+        flags.insert("SSL".into(), Value::Bool(true));
+        let _ = core.send(CoreEvent::Flags { id, flags }).await;
+    }
 
     let mut conn = Conn {
         id,

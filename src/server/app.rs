@@ -320,8 +320,15 @@ fn show_options(w: &mut World, id: SessionId) {
     } else {
         "none"
     };
+    let encrypted = s.data.protocol_key != crate::session::protocol::TELNET;
     let text = format!(
-        "|wYour options|n\n  client    {}\n  terminal  {}\n  width     {}\n  height    {}\n  colour    {}\n  encoding  {}\n  screen reader {}",
+        "|wYour options|n\n  protocol  {} ({})\n  client    {}\n  terminal  {}\n  width     {}\n  height    {}\n  colour    {}\n  encoding  {}\n  screen reader {}",
+        s.data.protocol_key,
+        if encrypted {
+            "encrypted"
+        } else {
+            "not encrypted"
+        },
         markup::escape(s.flag_str("CLIENTNAME").unwrap_or("unknown")),
         markup::escape(s.flag_str("TERM").unwrap_or("unknown")),
         s.flag_u64("SCREENWIDTH").unwrap_or(80),
