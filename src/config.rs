@@ -50,6 +50,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// The server process.
     pub server: ServerConfig,
+    /// Extra MSSP fields for MUD listing crawlers, e.g. `GENRE = "Social"`.
+    pub mssp: std::collections::BTreeMap<String, String>,
 }
 
 /// `[telnet]`
@@ -175,6 +177,7 @@ impl Default for Config {
             limits: Limits::default(),
             accounts: AccountsConfig::default(),
             server: ServerConfig::default(),
+            mssp: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - A session whose `ToSession` channel is full (a client that stopped reading) is
 //!   disconnected; the core never waits on a session.
 
+use super::info::PortalInfo;
 use crate::certs::ReloadableTls;
 use crate::config::Limits;
 use crate::control::{
@@ -245,6 +246,8 @@ pub struct Core {
     stop_tx: tokio::sync::watch::Sender<bool>,
     /// The TLS certificate, reloaded with the server and on SIGHUP.
     tls: Option<Arc<ReloadableTls>>,
+    /// Facts for clients; the core keeps its player count.
+    info: Arc<PortalInfo>,
 }
 
 impl Core {
@@ -255,6 +258,7 @@ impl Core {
         listeners: Vec<ListenerInfo>,
         stop_tx: tokio::sync::watch::Sender<bool>,
         tls: Option<Arc<ReloadableTls>>,
+        info: Arc<PortalInfo>,
     ) -> Self {
         Core {
             limits,
@@ -272,6 +276,7 @@ impl Core {
             shutting_down: None,
             stop_tx,
             tls,
+            info,
         }
     }
 
@@ -297,6 +302,18 @@ impl Core {
             }
         }
         tracing::info!(remaining = self.sessions.len(), "portal core stopped");
+    }
+
+    /// Recounts logged-in players for MSSP (on login, logout and close only).
+    fn count_players(&self) {
+        let players = self
+            .sessions
+            .values()
+            .filter(|e| e.session.data.logged_in)
+            .count();
+        self.info
+            .players
+            .store(players, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn handle(&mut self, ev: CoreEvent) {
@@ -484,6 +501,7 @@ impl Core {
             );
         }
         tracing::info!(session = id, %reason, "session closed");
+        self.count_players();
         self.to_server(PortalMsg::Disconnect { id, reason });
     }
 
@@ -598,6 +616,7 @@ impl Core {
                     d.account_name = Some(account_name);
                     d.logged_in = true;
                 }
+                self.count_players();
             }
             ServerMsg::Logout { id } => {
                 if let Some(e) = self.sessions.get_mut(&id) {
@@ -606,6 +625,7 @@ impl Core {
                     d.account_name = None;
                     d.logged_in = false;
                 }
+                self.count_players();
             }
             ServerMsg::SetFlags { id, flags } => {
                 if let Some(e) = self.sessions.get_mut(&id) {

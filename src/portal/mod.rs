@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod core;
+pub mod info;
 pub mod link;
 pub mod output;
 pub mod ssh;
@@ -211,8 +212,16 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (core_tx, core_rx) = mpsc::channel(core::CORE_CHANNEL);
     let tls = tls_listener.as_ref().map(|(_, t)| t.clone());
-    let core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx, tls);
-    let limits = Arc::new(cfg.limits.clone());
+    let info = Arc::new(info::PortalInfo::new(
+        &cfg.server.name,
+        listeners.clone(),
+        cfg.mssp.clone(),
+    ));
+    let telnet_shared = Arc::new(telnet::TelnetShared {
+        limits: cfg.limits.clone(),
+        info: info.clone(),
+    });
+    let core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx, tls, info);
 
     let link_task = tokio::spawn(link::accept_servers(link_listener, core_tx.clone()));
     let control_task = tokio::spawn(control::accept_control(control_listener, core_tx.clone()));
@@ -221,7 +230,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
             l,
             protocol::TELNET,
             core_tx.clone(),
-            limits.clone(),
+            telnet_shared.clone(),
             stop_rx.clone(),
         ));
     }
@@ -229,7 +238,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         tokio::spawn(tls::accept_loop(
             l,
             core_tx.clone(),
-            limits.clone(),
+            telnet_shared.clone(),
             tls,
             Duration::from_secs(cfg.tls.handshake_timeout_secs),
             stop_rx.clone(),

@@ -8,6 +8,7 @@
 //! reader that stops reading is disconnected and cannot grow the portal's memory.
 
 use super::core::{CORE_CHANNEL, CoreEvent, SESSION_CHANNEL, ToSession};
+use super::info::PortalInfo;
 use super::output::Output;
 use crate::config::Limits;
 use crate::markup::{self, ColourLevel};
@@ -34,12 +35,21 @@ const MAX_SUBNEG: usize = 8192;
 const HTTP_HINT: &str = "This is a telnet port for a text game, not a web server: \
 connect with a MUD client or `telnet`.\r\n";
 
+/// What every telnet connection task needs besides its stream.
+#[derive(Debug)]
+pub struct TelnetShared {
+    /// Portal limits.
+    pub limits: Limits,
+    /// Facts reported to clients (MSSP).
+    pub info: Arc<PortalInfo>,
+}
+
 /// Accepts telnet connections until `stop` turns true.
 pub async fn accept_loop(
     listener: TcpListener,
     protocol_key: &'static str,
     core: mpsc::Sender<CoreEvent>,
-    limits: Arc<Limits>,
+    shared: Arc<TelnetShared>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -51,11 +61,11 @@ pub async fn accept_loop(
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let core = core.clone();
-                let limits = limits.clone();
+                let shared = shared.clone();
                 let span = tracing::info_span!("conn", protocol = protocol_key, %peer, session = tracing::field::Empty);
                 tokio::spawn(
                     async move {
-                        run_session(stream, peer, protocol_key, core, limits).await;
+                        run_session(stream, peer, protocol_key, core, shared).await;
                     }
                     .instrument(span),
                 );
@@ -75,7 +85,7 @@ pub async fn run_session<S>(
     peer: SocketAddr,
     protocol_key: &'static str,
     core: mpsc::Sender<CoreEvent>,
-    limits: Arc<Limits>,
+    shared: Arc<TelnetShared>,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -109,6 +119,7 @@ pub async fn run_session<S>(
         let _ = core.send(CoreEvent::Flags { id, flags }).await;
     }
 
+    let limits = &shared.limits;
     let mut conn = Conn {
         id,
         engine: TelnetEngine::new(EngineLimits {
@@ -252,6 +263,13 @@ impl Conn {
                 }
                 TelnetEvent::SubnegotiationTooLong { option } => {
                     tracing::info!(option, "oversized subnegotiation discarded");
+                }
+                TelnetEvent::Subnegotiation { option, .. } => {
+                    tracing::debug!(option, "out-of-band subnegotiation ignored");
+                }
+                TelnetEvent::CompressionStart => {
+                    // MCCP3 is not offered, so the engine never reports it.
+                    return Some("unexpected compressed input".into());
                 }
             }
         }

@@ -8,9 +8,8 @@
 //! while every open session carries on.
 
 use super::core::CoreEvent;
-use super::telnet::run_session;
+use super::telnet::{TelnetShared, run_session};
 use crate::certs::ReloadableTls;
-use crate::config::Limits;
 use crate::session::protocol;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +21,7 @@ use tracing::Instrument;
 pub async fn accept_loop(
     listener: TcpListener,
     core: mpsc::Sender<CoreEvent>,
-    limits: Arc<Limits>,
+    shared: Arc<TelnetShared>,
     tls: Arc<ReloadableTls>,
     handshake_timeout: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -36,7 +35,7 @@ pub async fn accept_loop(
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let core = core.clone();
-                let limits = limits.clone();
+                let shared = shared.clone();
                 let acceptor = tls.acceptor();
                 let span = tracing::info_span!("conn", protocol = protocol::TELNET_TLS, %peer, session = tracing::field::Empty);
                 tokio::spawn(
@@ -44,7 +43,7 @@ pub async fn accept_loop(
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
                         {
                             Ok(Ok(tls_stream)) => {
-                                run_session(tls_stream, peer, protocol::TELNET_TLS, core, limits)
+                                run_session(tls_stream, peer, protocol::TELNET_TLS, core, shared)
                                     .await;
                             }
                             Ok(Err(e)) => {

@@ -59,6 +59,8 @@ pub const CHARSET: u8 = 42;
 pub const MSDP: u8 = 69;
 pub const MSSP: u8 = 70;
 pub const MCCP2: u8 = 86;
+/// MCCP3: client→server compression.
+pub const MCCP3: u8 = 87;
 pub const GMCP: u8 = 201;
 
 // ---- Subnegotiation sub-commands ----
@@ -138,6 +140,13 @@ pub enum TelnetEvent {
     NegotiationStorm,
     /// A subnegotiation exceeded `max_subneg` bytes and was discarded.
     SubnegotiationTooLong { option: u8 },
+    /// A complete subnegotiation for an out-of-band option the engine does not interpret
+    /// itself (GMCP, MSDP, NEW-ENVIRON), IAC-unescaped, for the caller to decode.
+    Subnegotiation { option: u8, payload: Vec<u8> },
+    /// The client started MCCP3 (`IAC SB MCCP3 IAC SE`): every byte after the ones `feed`
+    /// consumed is compressed. `feed` stops right after this event; the caller inflates the
+    /// rest and feeds the plain bytes back in.
+    CompressionStart,
 }
 
 /// Parser position within the telnet byte stream.
@@ -178,6 +187,8 @@ pub struct TelnetEngine {
     storm: bool,
     ttype: TtypeCycle,
     charset: CharsetState,
+    /// Set by the MCCP3 start subnegotiation; `feed` stops after the byte that set it.
+    compression_start: bool,
 }
 
 impl TelnetEngine {
@@ -197,6 +208,7 @@ impl TelnetEngine {
             storm: false,
             ttype: TtypeCycle::default(),
             charset: CharsetState::default(),
+            compression_start: false,
         }
     }
 
@@ -216,7 +228,16 @@ impl TelnetEngine {
 
     /// Feed raw bytes read from the socket. Appends negotiation replies to
     /// `out` and decoded events to `events`.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, events: &mut Vec<TelnetEvent>) {
+    ///
+    /// Returns how many bytes of `input` were consumed: all of them, unless the client started
+    /// MCCP3 compression ([`TelnetEvent::CompressionStart`]), after which the rest of `input`
+    /// is compressed and must be inflated by the caller before being fed back in.
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<TelnetEvent>,
+    ) -> usize {
         let mut i = 0;
         while i < input.len() {
             // Fast path: a run of ordinary text bytes goes into the line in one copy. It gives
@@ -236,7 +257,13 @@ impl TelnetEngine {
             }
             self.step(input[i], out, events);
             i += 1;
+            if self.compression_start {
+                self.compression_start = false;
+                events.push(TelnetEvent::CompressionStart);
+                return i;
+            }
         }
+        i
     }
 
     /// `true`: WILL ECHO (the client stops echoing locally, for passwords);

@@ -15,7 +15,9 @@
 //!   would confirm a state the side is already in, so two Q-method peers cannot
 //!   loop (RFC 1143 section 7).
 
-use super::{CHARSET, ECHO, GMCP, MCCP2, MSDP, MSSP, NAWS, NEW_ENVIRON, SGA, TELOPT_EOR, TTYPE};
+use super::{
+    CHARSET, ECHO, GMCP, MCCP2, MCCP3, MSDP, MSSP, NAWS, NEW_ENVIRON, SGA, TELOPT_EOR, TTYPE,
+};
 
 /// How far we support an option in one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     spec(MSDP, "MSDP", Support::No, Support::No),
     spec(MSSP, "MSSP", Support::No, Support::No),
     spec(MCCP2, "MCCP2", Support::No, Support::No),
+    spec(MCCP3, "MCCP3", Support::No, Support::No),
     spec(GMCP, "GMCP", Support::No, Support::No),
 ];
 

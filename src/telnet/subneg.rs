@@ -13,8 +13,8 @@
 
 use super::options::{self, Support};
 use super::{
-    CHARSET, CHARSET_ACCEPTED, CHARSET_REJECTED, CHARSET_REQUEST, NAWS, TTYPE, TTYPE_IS,
-    TTYPE_SEND, TelnetEngine, TelnetEvent, encode_subnegotiation,
+    CHARSET, CHARSET_ACCEPTED, CHARSET_REJECTED, CHARSET_REQUEST, GMCP, MCCP3, MSDP, NAWS,
+    NEW_ENVIRON, TTYPE, TTYPE_IS, TTYPE_SEND, TelnetEngine, TelnetEvent, encode_subnegotiation,
 };
 
 /// Upper bound of TTYPE SEND requests (MTTS needs three).
@@ -60,6 +60,23 @@ impl TelnetEngine {
             TTYPE => self.ttype_subneg(payload, out, events),
             NAWS => naws_subneg(payload, events),
             CHARSET => self.charset_subneg(payload, out, events),
+            // Out-of-band data is the caller's to decode, once the option is on.
+            GMCP | MSDP if self.is_enabled_local(option) => {
+                events.push(TelnetEvent::Subnegotiation {
+                    option,
+                    payload: payload.to_vec(),
+                });
+            }
+            NEW_ENVIRON if self.is_enabled_remote(option) => {
+                events.push(TelnetEvent::Subnegotiation {
+                    option,
+                    payload: payload.to_vec(),
+                });
+            }
+            // `IAC SB MCCP3 IAC SE` from the client: its stream is compressed from here on.
+            MCCP3 if self.is_enabled_local(option) && payload.is_empty() => {
+                self.compression_start = true;
+            }
             _ => {}
         }
     }
