@@ -141,6 +141,9 @@ pub struct Limits {
     pub login_timeout_secs: u64,
     /// Seconds a logged-in session may stay idle; 0 (the default) turns it off.
     pub idle_timeout_secs: u64,
+    /// Sessions that may compress their output (MCCP2) at once; each compressor holds about
+    /// 320 KiB. Clients past this get uncompressed output.
+    pub max_compressed_sessions: usize,
 }
 
 /// `[accounts]`
@@ -236,6 +239,7 @@ impl Default for Limits {
             input_buffer_lines: 200,
             login_timeout_secs: 300,
             idle_timeout_secs: 0,
+            max_compressed_sessions: 1000,
         }
     }
 }

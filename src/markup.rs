@@ -572,6 +572,27 @@ fn is_wide(cp: u32) -> bool {
     )
 }
 
+/// Text for a screen reader: markup removed, and decoration (runs of four or more of the same
+/// `= - _ * ~ # +` character, as in banner rules) dropped so it is not read out.
+pub fn for_screen_reader(text: &str) -> String {
+    let plain = strip(text);
+    let mut out = String::with_capacity(plain.len());
+    let chars: Vec<char> = plain.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut j = i;
+        while j < chars.len() && chars[j] == c {
+            j += 1;
+        }
+        if !(j - i >= 4 && "=-_*~#+".contains(c)) {
+            out.extend(&chars[i..j]);
+        }
+        i = j;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -992,5 +1013,13 @@ mod tests {
     fn fuzz_more_pieces() {
         let pieces = ["|", "r", "R", "=", "a", "n", "[", "#", "5", "0f", "|[", "é"];
         for_each_combination(&pieces, 4, &mut check_invariants);
+    }
+
+    #[test]
+    fn screen_reader_text_drops_decoration() {
+        assert_eq!(
+            for_screen_reader("|c=========|n\n Welcome to |wPortcullis|n. -- ok ***"),
+            "\n Welcome to Portcullis. -- ok ***"
+        );
     }
 }

@@ -12,12 +12,15 @@ use super::info::PortalInfo;
 use super::output::Output;
 use crate::config::Limits;
 use crate::markup::{self, ColourLevel};
+use crate::mccp;
 use crate::message::Message;
+use crate::oob;
 use crate::session::{SessionId, merge_flags, protocol};
 use crate::telnet::{self, EngineLimits, TelnetEngine, TelnetEvent};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -132,6 +135,9 @@ pub async fn run_session<S>(
         output: Output::start(writer, limits.output_buffer_bytes),
         core,
         first_line: true,
+        compress: None,
+        inflate: None,
+        shared: shared.clone(),
     };
     conn.engine.start(&mut conn.out);
     conn.flush();
@@ -195,21 +201,232 @@ struct Conn {
     core: mpsc::Sender<CoreEvent>,
     /// Whether the next line is the first (checked for HTTP).
     first_line: bool,
+    /// MCCP2: output is compressed from the moment this is set.
+    compress: Option<mccp::Compressor>,
+    /// MCCP3: input is inflated while this is set.
+    inflate: Option<mccp::Decompressor>,
+    /// Limits and portal facts.
+    shared: Arc<TelnetShared>,
 }
 
+/// Sessions compressing their output (MCCP2) right now, across the portal: each holds about
+/// [`mccp::Compressor::memory_estimate`] bytes, so their number is bounded by
+/// `limits.max_compressed_sessions`.
+static COMPRESSING: AtomicUsize = AtomicUsize::new(0);
+
+/// Largest inflated input one read may produce (MCCP3): a 4 KiB read of honest zlib data
+/// inflates to at most about 4 MiB.
+const MAX_INFLATE_PER_READ: usize = 5 * 1024 * 1024;
+
 impl Conn {
-    /// Hands pending output to the writer.
+    /// Hands pending output to the writer, compressed when MCCP2 is on.
     fn flush(&mut self) {
         let chunk = std::mem::take(&mut self.out);
+        if chunk.is_empty() {
+            return;
+        }
+        if let Some(c) = &mut self.compress {
+            let mut packed = Vec::with_capacity(chunk.len() / 2 + 16);
+            match c.compress(&chunk, &mut packed) {
+                Ok(()) => {
+                    self.output.push(packed);
+                    return;
+                }
+                Err(e) => {
+                    // A compression error ends compression, not the connection.
+                    tracing::warn!(error = %e, "mccp2 compression failed; sending uncompressed");
+                    self.stop_compress(false);
+                }
+            }
+        }
         self.output.push(chunk);
+    }
+
+    /// MCCP2 on: the start marker goes out uncompressed, everything after it compressed.
+    fn start_compress(&mut self) {
+        if self.compress.is_some() {
+            return;
+        }
+        let max = self.shared.limits.max_compressed_sessions;
+        if COMPRESSING.fetch_add(1, Ordering::Relaxed) >= max {
+            COMPRESSING.fetch_sub(1, Ordering::Relaxed);
+            tracing::info!(max, "mccp2 refused: compression budget in use");
+            self.engine
+                .request_local(telnet::MCCP2, false, &mut self.out);
+            return;
+        }
+        self.flush();
+        telnet::encode_subnegotiation(telnet::MCCP2, &[], &mut self.out);
+        self.flush();
+        self.compress = Some(mccp::Compressor::new());
+        tracing::debug!("mccp2 compression started");
+    }
+
+    /// MCCP2 off: ends the zlib stream cleanly (when `clean`), then plain output again.
+    fn stop_compress(&mut self, clean: bool) {
+        let Some(c) = self.compress.take() else {
+            return;
+        };
+        COMPRESSING.fetch_sub(1, Ordering::Relaxed);
+        let pending = std::mem::take(&mut self.out);
+        if clean {
+            let mut packed = Vec::new();
+            let mut c = c;
+            if c.compress(&pending, &mut packed).is_ok() && c.finish(&mut packed).is_ok() {
+                self.output.push(packed);
+                return;
+            }
+        }
+        self.output.push(pending);
+    }
+
+    /// Runs raw socket bytes through MCCP3 inflation (when on) and the telnet engine.
+    fn engine_feed(&mut self, bytes: &[u8], events: &mut Vec<TelnetEvent>) -> Result<(), String> {
+        let mut rest: Vec<u8> = bytes.to_vec();
+        while !rest.is_empty() {
+            if let Some(d) = &mut self.inflate {
+                let mut plain = Vec::new();
+                match d.decompress(&rest, &mut plain) {
+                    Ok(mccp::Inflated::Data) => {
+                        rest.clear();
+                    }
+                    Ok(mccp::Inflated::End { rest: n }) => {
+                        tracing::debug!("mccp3 stream ended by the client");
+                        self.inflate = None;
+                        rest = rest.split_off(rest.len().saturating_sub(n));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "corrupt mccp3 input; disconnecting");
+                        return Err(format!("corrupt compressed input: {e}"));
+                    }
+                }
+                // Inflated bytes are plain telnet; a second MCCP3 start inside is ignored.
+                let _ = self.engine.feed(&plain, &mut self.out, events);
+                continue;
+            }
+            let used = self.engine.feed(&rest, &mut self.out, events);
+            rest = rest.split_off(used.min(rest.len()));
+            let started = !rest.is_empty() || events.last() == Some(&TelnetEvent::CompressionStart);
+            if started && self.inflate.is_none() {
+                tracing::debug!("mccp3 compression started by the client");
+                self.inflate = Some(mccp::Decompressor::new(MAX_INFLATE_PER_READ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles a GMCP, MSDP or NEW-ENVIRON payload; returns messages for the server.
+    fn oob_in(
+        &mut self,
+        option: u8,
+        payload: &[u8],
+        flags: &mut Map<String, Value>,
+    ) -> Vec<Message> {
+        let decoded: Result<Vec<oob::OobMessage>, oob::OobError> = match option {
+            telnet::GMCP => oob::gmcp::decode(payload).map(|m| vec![m]),
+            telnet::MSDP => oob::msdp::decode(payload),
+            telnet::NEW_ENVIRON => {
+                match oob::environ::decode(payload) {
+                    Ok(vars) => environ_flags(&vars, flags),
+                    Err(e) => tracing::info!(error = %e, "bad NEW-ENVIRON payload ignored"),
+                }
+                return Vec::new();
+            }
+            _ => return Vec::new(),
+        };
+        match decoded {
+            Ok(msgs) => msgs
+                .into_iter()
+                .map(|m| {
+                    if m.name == "hello"
+                        && let Some((client, version)) = oob::gmcp::client_info(&m)
+                    {
+                        flags.insert("CLIENTNAME".into(), Value::from(client.clone()));
+                        flags.insert("CLIENTVERSION".into(), Value::from(version));
+                        client_flags(&client, flags);
+                    }
+                    if m.name == "supports_set" {
+                        flags.insert("GMCP_SUPPORTS".into(), Value::Array(m.args.clone()));
+                    }
+                    Message {
+                        name: m.name,
+                        args: m.args,
+                        kwargs: m.kwargs,
+                    }
+                })
+                .collect(),
+            Err(e) => {
+                tracing::info!(option, error = %e, "bad out-of-band payload ignored");
+                Vec::new()
+            }
+        }
+    }
+
+    /// An option the client turned on or off.
+    fn option_changed(
+        &mut self,
+        option: u8,
+        local: bool,
+        on: bool,
+        flags: &mut Map<String, Value>,
+    ) {
+        match (option, local, on) {
+            (telnet::MCCP2, true, true) => self.start_compress(),
+            (telnet::MCCP2, true, false) => self.stop_compress(true),
+            (telnet::MSSP, true, true) => {
+                let payload = oob::mssp::encode(&self.shared.info.mssp_vars());
+                telnet::encode_subnegotiation(telnet::MSSP, &payload, &mut self.out);
+            }
+            (telnet::NEW_ENVIRON, false, true) => {
+                telnet::encode_subnegotiation(
+                    telnet::NEW_ENVIRON,
+                    &oob::environ::send_request(),
+                    &mut self.out,
+                );
+            }
+            (telnet::GMCP, true, on) => {
+                flags.insert("GMCP".into(), Value::Bool(on));
+            }
+            (telnet::MSDP, true, on) => {
+                flags.insert("MSDP".into(), Value::Bool(on));
+            }
+            (telnet::MCCP3, true, on) => {
+                flags.insert("MCCP3".into(), Value::Bool(on));
+            }
+            _ => {}
+        }
+        if option == telnet::MCCP2 && local {
+            flags.insert("MCCP".into(), Value::Bool(self.compress.is_some()));
+        }
+    }
+
+    /// Sends an out-of-band message as GMCP, else MSDP, if the client speaks either.
+    fn oob_out(&mut self, m: &Message) {
+        let msg = oob::OobMessage {
+            name: m.name.clone(),
+            args: m.args.clone(),
+            kwargs: m.kwargs.clone(),
+        };
+        if self.engine.is_enabled_local(telnet::GMCP) {
+            let payload = oob::gmcp::encode(&msg);
+            telnet::encode_subnegotiation(telnet::GMCP, &payload, &mut self.out);
+        } else if self.engine.is_enabled_local(telnet::MSDP) {
+            let payload = oob::msdp::encode(&msg);
+            telnet::encode_subnegotiation(telnet::MSDP, &payload, &mut self.out);
+        } else {
+            tracing::debug!(name = %m.name, "client speaks neither GMCP nor MSDP; message dropped");
+        }
     }
 
     /// Feeds bytes from the client; `Some(reason)` when the connection must close.
     async fn feed(&mut self, bytes: &[u8]) -> Option<String> {
         let mut events = Vec::new();
-        self.engine.feed(bytes, &mut self.out, &mut events);
+        if let Err(reason) = self.engine_feed(bytes, &mut events) {
+            return Some(reason);
+        }
         let mut flags = Map::new();
         let mut lines = Vec::new();
+        let mut oob_msgs = Vec::new();
         for ev in events {
             match ev {
                 TelnetEvent::Line(raw) => {
@@ -243,6 +460,7 @@ impl Conn {
                     // A client that does not cycle TTYPE only ever names itself.
                     flags.insert("TERM".into(), Value::from(name.clone()));
                     term_flags(&name, &mut flags);
+                    client_flags(&name, &mut flags);
                 }
                 TelnetEvent::TerminalType(term) => {
                     flags.insert("TERM".into(), Value::from(term.clone()));
@@ -255,7 +473,12 @@ impl Conn {
                         flags.insert("UTF-8".into(), Value::Bool(true));
                     }
                 }
-                TelnetEvent::OptionEnabled { .. } | TelnetEvent::OptionDisabled { .. } => {}
+                TelnetEvent::OptionEnabled { option, local } => {
+                    self.option_changed(option, local, true, &mut flags);
+                }
+                TelnetEvent::OptionDisabled { option, local } => {
+                    self.option_changed(option, local, false, &mut flags);
+                }
                 TelnetEvent::NegotiationStorm => {
                     tracing::warn!("telnet negotiation storm; disconnecting");
                     self.text_line("Too many telnet negotiations; closing the connection.");
@@ -264,13 +487,11 @@ impl Conn {
                 TelnetEvent::SubnegotiationTooLong { option } => {
                     tracing::info!(option, "oversized subnegotiation discarded");
                 }
-                TelnetEvent::Subnegotiation { option, .. } => {
-                    tracing::debug!(option, "out-of-band subnegotiation ignored");
+                TelnetEvent::Subnegotiation { option, payload } => {
+                    oob_msgs.extend(self.oob_in(option, &payload, &mut flags));
                 }
-                TelnetEvent::CompressionStart => {
-                    // MCCP3 is not offered, so the engine never reports it.
-                    return Some("unexpected compressed input".into());
-                }
+                // Handled in `engine_feed`: the rest of the input is inflated.
+                TelnetEvent::CompressionStart => {}
             }
         }
         if !flags.is_empty() {
@@ -279,6 +500,15 @@ impl Conn {
                 .core
                 .send(CoreEvent::Flags { id: self.id, flags })
                 .await;
+        }
+        for m in oob_msgs {
+            let ev = CoreEvent::DataIn {
+                id: self.id,
+                messages: vec![m],
+            };
+            if self.core.send(ev).await.is_err() {
+                return Some("portal stopping".into());
+            }
         }
         for line in lines {
             let ev = CoreEvent::DataIn {
@@ -313,7 +543,7 @@ impl Conn {
                         self.engine.end_prompt(&mut self.out);
                     }
                 }
-                other => tracing::debug!(name = other, "message not supported by telnet; ignored"),
+                _ => self.oob_out(m),
             }
         }
     }
@@ -326,7 +556,16 @@ impl Conn {
     }
 
     fn render(&self, s: &str) -> Vec<u8> {
-        let rendered = markup::render(s, colour_level(&self.flags));
+        let screen_reader = self
+            .flags
+            .get("SCREENREADER")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let rendered = if screen_reader {
+            markup::for_screen_reader(s)
+        } else {
+            markup::render(s, colour_level(&self.flags))
+        };
         encode_for(&rendered, &self.flags)
     }
 }
@@ -408,10 +647,73 @@ pub fn term_flags(name: &str, flags: &mut Map<String, Value>) {
     }
 }
 
+/// Flags from MNES variables sent over NEW-ENVIRON.
+fn environ_flags(vars: &[(String, Option<String>)], flags: &mut Map<String, Value>) {
+    for (name, value) in vars {
+        let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let value: String = value.chars().take(64).collect();
+        match name.as_str() {
+            "CLIENT_NAME" => {
+                flags.insert("CLIENTNAME".into(), Value::from(value.clone()));
+                client_flags(&value, flags);
+            }
+            "CLIENT_VERSION" => {
+                flags.insert("CLIENTVERSION".into(), Value::from(value));
+            }
+            "TERMINAL_TYPE" => {
+                term_flags(&value, flags);
+                flags.insert("TERM".into(), Value::from(value));
+            }
+            "CHARSET" if value.eq_ignore_ascii_case("utf-8") => {
+                flags.insert("ENCODING".into(), Value::from("utf-8"));
+                flags.insert("UTF-8".into(), Value::Bool(true));
+            }
+            "MTTS" => {
+                if let Ok(bits) = value.trim().parse::<u32>() {
+                    mtts_flags(bits, flags);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Colour support known for MUD clients by name (beyond what they say in MTTS): clients
+/// that render 256 colours, and those that render 24-bit colour too.
+pub fn client_flags(name: &str, flags: &mut Map<String, Value>) {
+    const XTERM256: &[&str] = &[
+        "MUDLET",
+        "MUSHCLIENT",
+        "CMUD",
+        "ATLANTIS",
+        "KILDCLIENT",
+        "TINTIN++",
+        "TINYFUGUE",
+        "KBTIN",
+        "BLIGHTMUD",
+        "POTATO",
+        "BEIP",
+        "PUTTY",
+        "AXMUD",
+    ];
+    const TRUECOLOR: &[&str] = &["MUDLET", "BLIGHTMUD", "TINTIN++", "AXMUD"];
+    let n = name.to_ascii_uppercase();
+    let base = n.split_whitespace().next().unwrap_or("");
+    if XTERM256.contains(&base) {
+        flags.insert("ANSI".into(), Value::Bool(true));
+        flags.insert("XTERM256".into(), Value::Bool(true));
+    }
+    if TRUECOLOR.contains(&base) {
+        flags.insert("TRUECOLOR".into(), Value::Bool(true));
+    }
+}
+
 /// Flags from an MTTS bit field.
 fn mtts_flags(bits: u32, flags: &mut Map<String, Value>) {
     use telnet::mtts;
-    let table: [(u32, &str); 10] = [
+    let table: [(u32, &str); 12] = [
         (mtts::ANSI, "ANSI"),
         (mtts::VT100, "VT100"),
         (mtts::UTF8, "UTF-8"),
@@ -422,6 +724,8 @@ fn mtts_flags(bits: u32, flags: &mut Map<String, Value>) {
         (mtts::PROXY, "PROXY"),
         (mtts::TRUECOLOR, "TRUECOLOR"),
         (mtts::MNES, "MNES"),
+        (mtts::MSLP, "MSLP"),
+        (mtts::SSL, "SSL"),
     ];
     for (bit, key) in table {
         flags.insert(key.into(), Value::Bool(bits & bit != 0));

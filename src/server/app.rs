@@ -35,7 +35,7 @@ const HELP: &str = "\
   |wemote|n <text> or  |w:|n<text>    act, e.g. |w:waves|n
   |wtell|n <name> <text>        a private message
   |wreply|n <text>              answer the last private message
-  |woptions|n [<name> <value>]   show or set: width, height, colour, encoding, client
+  |woptions|n [<name> <value>]   show or set: width, height, colour, encoding, screenreader, client
   |wpassword|n <old> <new>      change your password
   |wsshkey|n add <key> / list / remove <fingerprint>   your SSH keys for logging in
   |whelp|n                      this text
@@ -235,7 +235,7 @@ fn options(w: &mut World, id: SessionId, rest: &str) {
     let Some(value) = value else {
         w.msg(
             id,
-            "Usage: options <width|height|colour|encoding|client> <value>",
+            "Usage: options <width|height|colour|encoding|screenreader|client> <value>",
         );
         return;
     };
@@ -285,6 +285,13 @@ fn options(w: &mut World, id: SessionId, rest: &str) {
             flags.insert("ENCODING".into(), Value::from(enc));
             flags.insert("UTF-8".into(), Value::Bool(enc == "utf-8"));
         }
+        "screenreader" | "reader" => {
+            let on = matches!(
+                value.to_ascii_lowercase().as_str(),
+                "on" | "yes" | "true" | "1"
+            );
+            flags.insert("SCREENREADER".into(), Value::Bool(on));
+        }
         "client" | "clientname" => {
             flags.insert(
                 "CLIENTNAME".into(),
@@ -295,7 +302,7 @@ fn options(w: &mut World, id: SessionId, rest: &str) {
             w.msg(
                 id,
                 format!(
-                    "No option called {}. Options: width, height, colour, encoding, client.",
+                    "No option called {}. Options: width, height, colour, encoding, screenreader, client.",
                     markup::escape(other)
                 ),
             );
@@ -341,6 +348,18 @@ fn show_options(w: &mut World, id: SessionId) {
             "no"
         },
     );
+    // Every protocol flag the session has, as negotiated (and set here).
+    let mut all: Vec<String> = s
+        .data
+        .protocol_flags
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(t) => format!("{k}={}", markup::escape(t)),
+            other => format!("{k}={}", markup::escape(&other.to_string())),
+        })
+        .collect();
+    all.sort();
+    let text = format!("{text}\n  flags     {}", all.join(" "));
     w.msg(id, text);
 }
 

@@ -8,6 +8,7 @@
 //! other side's state beyond what the link carries.
 
 pub mod app;
+pub mod inputfuncs;
 pub mod jobs;
 pub mod login;
 pub mod world;
@@ -82,6 +83,7 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         worker,
         login: LoginScreen::new(&cfg.accounts, &cfg.server.name, cfg.telnet.login),
         app: Box::new(app::Talker),
+        world_name: cfg.server.name.clone(),
     };
     let mut done_rx = done_rx;
     loop {
@@ -139,6 +141,8 @@ struct Server {
     login: LoginScreen,
     /// The game.
     app: Box<dyn App>,
+    /// The world's name (`[server] name`), for MSDP SERVER_ID.
+    world_name: String,
 }
 
 type Reader = FramedRead<OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>;
@@ -247,6 +251,11 @@ impl Server {
                     app.at_logout(&mut w, id, &reason);
                 }
                 self.sessions.remove(id);
+                if logged_in {
+                    let world_name = self.world_name.clone();
+                    let (mut w, ..) = self.world();
+                    inputfuncs::report_players(&mut w, &world_name);
+                }
             }
             PortalMsg::DataIn { id, seq, messages } => self.data_in(id, seq, messages),
             PortalMsg::Auth {
@@ -351,7 +360,11 @@ impl Server {
                 self.ssh_exec(id, &command);
                 continue;
             }
+            let world_name = self.world_name.clone();
             let (mut w, login, app, store) = self.world();
+            if m.name != "text" && inputfuncs::handle(&mut w, id, &world_name, &m) {
+                continue;
+            }
             if logged_in {
                 app.data_in(&mut w, id, &m);
             } else if m.name == "text" {
@@ -619,6 +632,9 @@ impl Server {
         // SSH line editor, clears it; an empty prompt shows nothing on telnet).
         w.prompt(id, "", true);
         app.at_login(&mut w, id);
+        let world_name = self.world_name.clone();
+        let (mut w, ..) = self.world();
+        inputfuncs::report_players(&mut w, &world_name);
     }
 }
 

@@ -68,21 +68,20 @@ const fn spec(code: u8, name: &'static str, local: Support, remote: Support) -> 
 }
 
 /// The option policy table. This is the only place that decides which options
-/// are accepted. Entries with `No`/`No` are placeholders for later work and
-/// behave exactly like unknown options (refused).
+/// are accepted; options not listed are refused both ways.
 pub const OPTIONS: &[OptionSpec] = &[
     spec(ECHO, "ECHO", Support::Manual, Support::No),
     spec(SGA, "SGA", Support::Accept, Support::Accept),
     spec(TTYPE, "TTYPE", Support::No, Support::Offer),
     spec(TELOPT_EOR, "EOR", Support::Offer, Support::No),
     spec(NAWS, "NAWS", Support::No, Support::Offer),
-    spec(NEW_ENVIRON, "NEW-ENVIRON", Support::No, Support::No),
+    spec(NEW_ENVIRON, "NEW-ENVIRON", Support::No, Support::Offer),
     spec(CHARSET, "CHARSET", Support::Offer, Support::Accept),
-    spec(MSDP, "MSDP", Support::No, Support::No),
-    spec(MSSP, "MSSP", Support::No, Support::No),
-    spec(MCCP2, "MCCP2", Support::No, Support::No),
-    spec(MCCP3, "MCCP3", Support::No, Support::No),
-    spec(GMCP, "GMCP", Support::No, Support::No),
+    spec(MSDP, "MSDP", Support::Offer, Support::No),
+    spec(MSSP, "MSSP", Support::Offer, Support::No),
+    spec(MCCP2, "MCCP2", Support::Offer, Support::No),
+    spec(MCCP3, "MCCP3", Support::Offer, Support::No),
+    spec(GMCP, "GMCP", Support::Offer, Support::No),
 ];
 
 /// Policy for `code`; options missing from the table are refused both ways.

@@ -333,7 +333,36 @@ fn start_bytes() {
     assert_eq!(
         out,
         vec![
-            IAC, DO, TTYPE, IAC, WILL, TELOPT_EOR, IAC, DO, NAWS, IAC, WILL, CHARSET
+            IAC,
+            DO,
+            TTYPE,
+            IAC,
+            WILL,
+            TELOPT_EOR,
+            IAC,
+            DO,
+            NAWS,
+            IAC,
+            DO,
+            NEW_ENVIRON,
+            IAC,
+            WILL,
+            CHARSET,
+            IAC,
+            WILL,
+            MSDP,
+            IAC,
+            WILL,
+            MSSP,
+            IAC,
+            WILL,
+            MCCP2,
+            IAC,
+            WILL,
+            MCCP3,
+            IAC,
+            WILL,
+            GMCP
         ]
     );
     // Idempotent: the offers are pending (WANTYES), nothing is re-sent.
@@ -411,9 +440,9 @@ fn unknown_option_refused_once_per_request() {
     // Negative commands in state NO are never answered.
     let (out, ev) = feed(&mut e, &[IAC, WONT, 200, IAC, DONT, 200]);
     assert!(out.is_empty() && ev.is_empty());
-    // Placeholder table entries behave like unknown options.
-    let (out, _) = feed(&mut e, &[IAC, WILL, GMCP, IAC, DO, MCCP2]);
-    assert_eq!(out, vec![IAC, DONT, GMCP, IAC, WONT, MCCP2]);
+    // Options supported in one direction only are refused in the other.
+    let (out, _) = feed(&mut e, &[IAC, WILL, GMCP, IAC, DO, NAWS]);
+    assert_eq!(out, vec![IAC, DONT, GMCP, IAC, WONT, NAWS]);
     assert!(!e.is_enabled_remote(200) && !e.is_enabled_local(200));
 }
 
