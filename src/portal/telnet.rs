@@ -282,34 +282,42 @@ impl Conn {
 
     /// Runs raw socket bytes through MCCP3 inflation (when on) and the telnet engine.
     fn engine_feed(&mut self, bytes: &[u8], events: &mut Vec<TelnetEvent>) -> Result<(), String> {
+        // The common case, no compression: no copy.
+        if self.inflate.is_none() {
+            let before = events.len();
+            let used = self.engine.feed(bytes, &mut self.out, events);
+            if !events[before..].contains(&TelnetEvent::CompressionStart) {
+                return Ok(());
+            }
+            tracing::debug!("mccp3 compression started by the client");
+            self.inflate = Some(mccp::Decompressor::new(MAX_INFLATE_PER_READ));
+            return self.engine_feed(&bytes[used.min(bytes.len())..], events);
+        }
         let mut rest: Vec<u8> = bytes.to_vec();
         while !rest.is_empty() {
-            if let Some(d) = &mut self.inflate {
-                let mut plain = Vec::new();
-                match d.decompress(&rest, &mut plain) {
-                    Ok(mccp::Inflated::Data) => {
-                        rest.clear();
-                    }
-                    Ok(mccp::Inflated::End { rest: n }) => {
-                        tracing::debug!("mccp3 stream ended by the client");
-                        self.inflate = None;
-                        rest = rest.split_off(rest.len().saturating_sub(n));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "corrupt mccp3 input; disconnecting");
-                        return Err(format!("corrupt compressed input: {e}"));
-                    }
+            let Some(d) = &mut self.inflate else {
+                // The client ended its compressed stream; the rest is plain (and may start
+                // compression again).
+                return self.engine_feed(&rest, events);
+            };
+            let mut plain = Vec::new();
+            match d.decompress(&rest, &mut plain) {
+                Ok(mccp::Inflated::Data) => rest.clear(),
+                Ok(mccp::Inflated::End { rest: n }) => {
+                    tracing::debug!("mccp3 stream ended by the client");
+                    self.inflate = None;
+                    rest = rest.split_off(rest.len().saturating_sub(n));
                 }
-                // Inflated bytes are plain telnet; a second MCCP3 start inside is ignored.
-                let _ = self.engine.feed(&plain, &mut self.out, events);
-                continue;
+                Err(e) => {
+                    tracing::warn!(error = %e, "corrupt mccp3 input; disconnecting");
+                    return Err(format!("corrupt compressed input: {e}"));
+                }
             }
-            let used = self.engine.feed(&rest, &mut self.out, events);
-            rest = rest.split_off(used.min(rest.len()));
-            let started = !rest.is_empty() || events.last() == Some(&TelnetEvent::CompressionStart);
-            if started && self.inflate.is_none() {
-                tracing::debug!("mccp3 compression started by the client");
-                self.inflate = Some(mccp::Decompressor::new(MAX_INFLATE_PER_READ));
+            // Inflated bytes are plain telnet. A start marker inside an already compressed
+            // stream means nothing more: keep feeding past it.
+            let mut at = 0;
+            while at < plain.len() {
+                at += self.engine.feed(&plain[at..], &mut self.out, events);
             }
         }
         Ok(())
