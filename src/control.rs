@@ -31,8 +31,13 @@ pub enum ControlRequest {
 pub enum ControlResponse {
     /// Answer to `status`.
     Status(StatusReport),
-    /// The new server is synced; `millis` from the request to that moment.
-    Reloaded { millis: u64 },
+    /// The new server is synced; `millis` from the request to that moment. `notes` says what
+    /// else was reloaded (the TLS certificate) or refused.
+    Reloaded {
+        millis: u64,
+        #[serde(default)]
+        notes: Vec<String>,
+    },
     /// The portal is stopping.
     Stopping,
     /// The request failed.
@@ -150,8 +155,12 @@ mod tests {
             r#"{"command":"reload"}"#
         );
         assert_eq!(
-            serde_json::to_string(&ControlResponse::Reloaded { millis: 5 }).unwrap(),
-            r#"{"result":"reloaded","millis":5}"#
+            serde_json::to_string(&ControlResponse::Reloaded {
+                millis: 5,
+                notes: vec![]
+            })
+            .unwrap(),
+            r#"{"result":"reloaded","millis":5,"notes":[]}"#
         );
     }
 }

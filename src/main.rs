@@ -188,11 +188,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reload => {
             let started = std::time::Instant::now();
             match ask(&loaded, ControlRequest::Reload, Duration::from_secs(60))? {
-                ControlResponse::Reloaded { millis } => {
+                ControlResponse::Reloaded { millis, notes } => {
                     println!(
                         "server reloaded in {millis} ms ({} ms including this command)",
                         started.elapsed().as_millis()
                     );
+                    for note in notes {
+                        println!("{note}");
+                    }
                 }
                 other => unexpected(other)?,
             }

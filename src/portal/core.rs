@@ -229,8 +229,8 @@ pub struct Core {
     link: ServerLink,
     /// Whether any server has linked since the portal started.
     had_server: bool,
-    /// `reload` requests waiting for the next server to sync.
-    reload_waiters: Vec<(Instant, oneshot::Sender<ControlResponse>)>,
+    /// `reload` requests waiting for the next server to sync, with what else was reloaded.
+    reload_waiters: Vec<(Instant, oneshot::Sender<ControlResponse>, Vec<String>)>,
     /// Set while a reload is under way (so the next sync says `reload`).
     reloading: bool,
     listeners: Vec<ListenerInfo>,
@@ -352,7 +352,9 @@ impl Core {
             }
             CoreEvent::LinkDown { link_id, reason } => self.link_down(link_id, &reason),
             CoreEvent::Control { req, reply } => self.control(req, reply),
-            CoreEvent::ReloadCerts => self.reload_certs(),
+            CoreEvent::ReloadCerts => {
+                self.reload_certs();
+            }
             CoreEvent::Shutdown { reason } => self.shutdown(&reason),
         }
     }
@@ -688,10 +690,10 @@ impl Core {
         tracing::info!(sessions = count, resent, "server synced");
         if self.reloading {
             self.reloading = false;
-            for (start, reply) in self.reload_waiters.drain(..) {
+            for (start, reply, notes) in self.reload_waiters.drain(..) {
                 let millis = start.elapsed().as_millis() as u64;
                 tracing::info!(millis, "reload complete");
-                let _ = reply.send(ControlResponse::Reloaded { millis });
+                let _ = reply.send(ControlResponse::Reloaded { millis, notes });
             }
         }
     }
@@ -702,7 +704,7 @@ impl Core {
                 let _ = reply.send(ControlResponse::Status(self.status()));
             }
             ControlRequest::Reload => {
-                self.reload_certs();
+                let notes: Vec<String> = self.reload_certs().into_iter().collect();
                 if self.shutting_down.is_some() {
                     let _ = reply.send(ControlResponse::Error {
                         message: "the portal is shutting down".into(),
@@ -714,13 +716,10 @@ impl Core {
                         tracing::info!(pid = l.pid, "reload requested");
                         let _ = l.tx.send(PortalMsg::Reload);
                         self.reloading = true;
-                        self.reload_waiters.push((Instant::now(), reply));
-                    }
-                    ServerLink::Syncing(_) if self.reloading => {
-                        self.reload_waiters.push((Instant::now(), reply));
+                        self.reload_waiters.push((Instant::now(), reply, notes));
                     }
                     _ if self.reloading => {
-                        self.reload_waiters.push((Instant::now(), reply));
+                        self.reload_waiters.push((Instant::now(), reply, notes));
                     }
                     _ => {
                         let _ = reply.send(ControlResponse::Error {
@@ -738,16 +737,26 @@ impl Core {
 
     /// Loads the TLS certificate files again; new handshakes use them, open sessions carry on.
     /// A broken new file keeps the old certificate.
-    fn reload_certs(&self) {
-        let Some(tls) = &self.tls else { return };
-        match tls.reload() {
-            Ok(info) => tracing::info!(
-                fingerprint = %info.fingerprint_sha256,
-                days_left = info.days_left,
-                "tls certificate reloaded"
-            ),
-            Err(e) => tracing::warn!(error = %e, "tls certificate not reloaded; kept the old one"),
-        }
+    /// Returns what happened, for the operator.
+    fn reload_certs(&self) -> Option<String> {
+        let tls = self.tls.as_ref()?;
+        Some(match tls.reload() {
+            Ok(info) => {
+                tracing::info!(
+                    fingerprint = %info.fingerprint_sha256,
+                    days_left = info.days_left,
+                    "tls certificate reloaded"
+                );
+                format!(
+                    "tls certificate reloaded: {} ({} days left)",
+                    info.fingerprint_sha256, info.days_left
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "tls certificate not reloaded; kept the old one");
+                format!("tls certificate NOT reloaded, the old one is kept: {e}")
+            }
+        })
     }
 
     fn status(&self) -> StatusReport {
@@ -796,7 +805,7 @@ impl Core {
         self.to_server(PortalMsg::Shutdown {
             reason: reason.to_string(),
         });
-        for (_, reply) in self.reload_waiters.drain(..) {
+        for (_, reply, _) in self.reload_waiters.drain(..) {
             let _ = reply.send(ControlResponse::Error {
                 message: "the portal is shutting down".into(),
             });
@@ -829,11 +838,11 @@ impl Core {
             .reload_waiters
             .iter()
             .enumerate()
-            .filter(|(_, (t, _))| t.elapsed() > RELOAD_TIMEOUT)
+            .filter(|(_, (t, _, _))| t.elapsed() > RELOAD_TIMEOUT)
             .map(|(i, _)| i)
             .collect();
         for i in expired.into_iter().rev() {
-            let (_, reply) = self.reload_waiters.remove(i);
+            let (_, reply, _) = self.reload_waiters.remove(i);
             let _ = reply.send(ControlResponse::Error {
                 message: format!("no server synced within {RELOAD_TIMEOUT:?}"),
             });

@@ -2,7 +2,8 @@
 //! plain telnet runs on the encrypted stream (one engine, two transports), with protocol_key
 //! `telnet/ssl` and the `SSL` protocol flag set.
 //!
-//! Handshakes are bounded by `[tls] handshake_timeout_secs`; a client that speaks plain telnet
+//! Handshakes are bounded in time by `[tls] handshake_timeout_secs` and in number like
+//! sessions (`max_connections` in all, `max_connections_per_address` from one address); a client that speaks plain telnet
 //! or garbage to this port fails the handshake and is closed with a log line. The certificate
 //! lives in a [`ReloadableTls`]: `portcullis reload` and SIGHUP swap it for new handshakes
 //! while every open session carries on.
@@ -11,11 +12,50 @@ use super::core::CoreEvent;
 use super::telnet::{TelnetShared, run_session};
 use crate::certs::ReloadableTls;
 use crate::session::protocol;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument;
+
+/// Handshakes in progress per address.
+type Pending = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// One address's place among handshakes in progress; given back on drop.
+struct PendingSlot {
+    pending: Pending,
+    ip: IpAddr,
+}
+
+impl PendingSlot {
+    fn take(pending: &Pending, ip: IpAddr, max: usize) -> Option<Self> {
+        let mut map = pending.lock().ok()?;
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PendingSlot {
+            pending: pending.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.pending.lock()
+            && let Some(n) = map.get_mut(&self.ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// Accepts TLS connections until `stop` turns true.
 pub async fn accept_loop(
@@ -26,6 +66,9 @@ pub async fn accept_loop(
     handshake_timeout: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let handshakes = Arc::new(Semaphore::new(shared.limits.max_connections));
+    let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+    let per_address = shared.limits.max_connections_per_address;
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -34,14 +77,26 @@ pub async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                // Handshakes in progress are bounded like sessions: in all and per address.
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "too many tls handshakes in progress; closed");
+                    continue;
+                };
+                let Some(slot) = PendingSlot::take(&pending, peer.ip(), per_address) else {
+                    tracing::warn!(%peer, "too many tls handshakes from one address; closed");
+                    continue;
+                };
                 let core = core.clone();
                 let shared = shared.clone();
                 let acceptor = tls.acceptor();
                 let span = tracing::info_span!("conn", protocol = protocol::TELNET_TLS, %peer, session = tracing::field::Empty);
                 tokio::spawn(
                     async move {
-                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
-                        {
+                        let handshake =
+                            tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                        drop(slot);
+                        drop(permit);
+                        match handshake {
                             Ok(Ok(tls_stream)) => {
                                 run_session(tls_stream, peer, protocol::TELNET_TLS, core, shared)
                                     .await;

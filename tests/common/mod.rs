@@ -459,3 +459,104 @@ impl Portcullis {
         (status, dir, self.config.clone())
     }
 }
+
+/// `ssh_test_config(extra)` with telnet over TLS on 127.0.0.1:0 as well; `tls_keys` (lines such
+/// as `handshake_timeout_secs = 1`) go into its `[tls]` section.
+pub fn tls_test_config(tls_keys: &str, extra: &str) -> String {
+    let mut keys = tls_keys.to_string();
+    if !keys.is_empty() && !keys.ends_with('\n') {
+        keys.push('\n');
+    }
+    let config = ssh_test_config(extra);
+    assert!(config.contains("[tls]\nenabled = false\n"));
+    config.replace(
+        "[tls]\nenabled = false\n",
+        &format!("[tls]\nbind = \"127.0.0.1:0\"\n{keys}"),
+    )
+}
+
+impl Portcullis {
+    /// Starts with `tls_test_config(tls_keys, extra)`: telnet, TLS and SSH on loopback.
+    pub fn start_tls(tls_keys: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, tls_test_config(tls_keys, extra)).unwrap();
+        Self::start_in(dir, config)
+    }
+
+    /// The telnet-over-TLS port, from the portal's `listening` log line.
+    pub fn tls_port(&self) -> u16 {
+        let line = self.log.wait_for("listening protocol=\"telnet/ssl\"");
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no TLS port in {line:?}"))
+    }
+}
+
+/// The payloads (IAC-unescaped) of every complete `IAC SB option … IAC SE` in raw telnet bytes,
+/// in order. Only meaningful for bytes that are not compressed (MCCP2).
+pub fn subnegotiations(raw: &[u8], option: u8) -> Vec<Vec<u8>> {
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + 1 < raw.len() {
+        if raw[i] != 0xFF {
+            i += 1;
+            continue;
+        }
+        match raw[i + 1] {
+            0xFB..=0xFE => i += 3,
+            0xFA if i + 2 < raw.len() => {
+                let opt = raw[i + 2];
+                let mut payload = Vec::new();
+                let mut j = i + 3;
+                let mut complete = false;
+                while j < raw.len() {
+                    if raw[j] == 0xFF && j + 1 < raw.len() {
+                        if raw[j + 1] == 0xF0 {
+                            complete = true;
+                            j += 2;
+                            break;
+                        }
+                        if raw[j + 1] != 0xFF {
+                            // IAC <command> inside SB: malformed, not counted.
+                            j += 1;
+                            break;
+                        }
+                        payload.push(0xFF);
+                        j += 2;
+                    } else {
+                        payload.push(raw[j]);
+                        j += 1;
+                    }
+                }
+                if complete && opt == option {
+                    found.push(payload);
+                }
+                i = j;
+            }
+            _ => i += 2,
+        }
+    }
+    found
+}
+
+impl Telnet {
+    /// Waits until the raw bytes hold at least `n` subnegotiations for `option`; returns the
+    /// payload of the `n`th (1-based), IAC-unescaped.
+    pub fn expect_subneg(&mut self, option: u8, n: usize) -> Vec<u8> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let found = subnegotiations(&self.raw, option);
+            if found.len() >= n {
+                return found[n - 1].clone();
+            }
+            assert!(
+                self.pump() && Instant::now() < deadline,
+                "never got subnegotiation #{n} for option {option}; raw was {:?}",
+                self.raw
+            );
+        }
+    }
+}
