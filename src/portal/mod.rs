@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod core;
+pub mod flags;
 pub mod info;
 pub mod link;
 pub mod output;

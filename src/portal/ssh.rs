@@ -15,8 +15,8 @@
 //! line and nothing is echoed.
 
 use super::core::{AuthAnswer, CoreEvent, SESSION_CHANNEL, ToSession};
+use super::flags::{colour_level, term_flags};
 use super::output::Output;
-use super::telnet::{colour_level, term_flags};
 use crate::config::{Limits, SshConfig};
 use crate::lineedit::{EditEvent, LineEditor};
 use crate::link::AuthMethod;
