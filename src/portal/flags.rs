@@ -79,7 +79,7 @@ pub fn environ_flags(vars: &[(String, Option<String>)], flags: &mut Map<String, 
         let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else {
             continue;
         };
-        let value: String = value.chars().take(64).collect();
+        let value: String = value.trim().chars().take(64).collect();
         match name.as_str() {
             "CLIENT_NAME" => {
                 flags.insert("CLIENTNAME".into(), Value::from(value.clone()));

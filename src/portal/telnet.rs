@@ -141,6 +141,7 @@ pub async fn run_session<S>(
         compress: None,
         inflate: None,
         shared: shared.clone(),
+        named: false,
     };
     conn.engine.start(&mut conn.out);
     conn.flush();
@@ -204,12 +205,70 @@ struct Conn {
     core: mpsc::Sender<CoreEvent>,
     /// Whether the next line is the first (checked for HTTP).
     first_line: bool,
-    /// MCCP2: output is compressed from the moment this is set.
-    compress: Option<mccp::Compressor>,
+    /// MCCP2: output is compressed from the moment this is set; the slot is its place in
+    /// the portal's compression budget.
+    compress: Option<(mccp::Compressor, CompressSlot)>,
     /// MCCP3: input is inflated while this is set.
     inflate: Option<mccp::Decompressor>,
     /// Limits and portal facts.
     shared: Arc<TelnetShared>,
+    /// The client named itself (GMCP `Core.Hello` or MNES `CLIENT_NAME`).
+    named: bool,
+}
+
+/// One session's place in the MCCP2 budget, given back when dropped (however the session
+/// ends).
+struct CompressSlot(());
+
+impl CompressSlot {
+    fn take(max: usize) -> Option<Self> {
+        if COMPRESSING.fetch_add(1, Ordering::Relaxed) >= max {
+            COMPRESSING.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(CompressSlot(()))
+    }
+}
+
+impl Drop for CompressSlot {
+    fn drop(&mut self) {
+        COMPRESSING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether `bytes` can start a zlib stream (RFC 1950: CMF says deflate with a window up to
+/// 32 KiB, and CMF·256 + FLG is a multiple of 31). With one byte only the CMF is checked.
+fn zlib_header(bytes: &[u8]) -> bool {
+    match bytes {
+        [cmf, flg, ..] => {
+            cmf & 0x0F == 8 && cmf >> 4 <= 7 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0
+        }
+        [cmf] => cmf & 0x0F == 8 && cmf >> 4 <= 7,
+        [] => false,
+    }
+}
+
+/// Where a zlib stream begins in `bytes` that start with plain telnet: the first zlib header
+/// right after a complete telnet unit (a subnegotiation's IAC SE, a negotiation command, or a
+/// line end).
+fn zlib_start(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < bytes.len() {
+        let next = match bytes[i..] {
+            [telnet::IAC, telnet::SE, ..] => i + 2,
+            [telnet::IAC, cmd, _, ..] if (telnet::WILL..=telnet::DONT).contains(&cmd) => i + 3,
+            [b'\n', ..] => i + 1,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        if next < bytes.len() && zlib_header(&bytes[next..]) {
+            return Some(next);
+        }
+        i = next;
+    }
+    None
 }
 
 /// Sessions compressing their output (MCCP2) right now, across the portal: each holds about
@@ -228,7 +287,7 @@ impl Conn {
         if chunk.is_empty() {
             return;
         }
-        if let Some(c) = &mut self.compress {
+        if let Some((c, _)) = &mut self.compress {
             let mut packed = Vec::with_capacity(chunk.len() / 2 + 16);
             match c.compress(&chunk, &mut packed) {
                 Ok(()) => {
@@ -251,26 +310,24 @@ impl Conn {
             return;
         }
         let max = self.shared.limits.max_compressed_sessions;
-        if COMPRESSING.fetch_add(1, Ordering::Relaxed) >= max {
-            COMPRESSING.fetch_sub(1, Ordering::Relaxed);
+        let Some(slot) = CompressSlot::take(max) else {
             tracing::info!(max, "mccp2 refused: compression budget in use");
             self.engine
                 .request_local(telnet::MCCP2, false, &mut self.out);
             return;
-        }
+        };
         self.flush();
         telnet::encode_subnegotiation(telnet::MCCP2, &[], &mut self.out);
         self.flush();
-        self.compress = Some(mccp::Compressor::new());
+        self.compress = Some((mccp::Compressor::new(), slot));
         tracing::debug!("mccp2 compression started");
     }
 
     /// MCCP2 off: ends the zlib stream cleanly (when `clean`), then plain output again.
     fn stop_compress(&mut self, clean: bool) {
-        let Some(c) = self.compress.take() else {
+        let Some((c, _slot)) = self.compress.take() else {
             return;
         };
-        COMPRESSING.fetch_sub(1, Ordering::Relaxed);
         let pending = std::mem::take(&mut self.out);
         if clean {
             let mut packed = Vec::new();
@@ -303,6 +360,20 @@ impl Conn {
                 // compression again).
                 return self.engine_feed(&rest, events);
             };
+            if d.bytes_in() == 0 && !zlib_header(&rest) {
+                // The stream has not begun and this is not its first bytes: the client
+                // (telnetlib3 does this) sent plain telnet after announcing MCCP3. Read the
+                // plain part as plain; the stream begins where a zlib header follows a
+                // complete telnet unit, in this read or a later one.
+                tracing::info!("plain input after the mccp3 start marker; read as plain");
+                let split = zlib_start(&rest).unwrap_or(rest.len());
+                let mut at = 0;
+                while at < split {
+                    at += self.engine.feed(&rest[at..split], &mut self.out, events);
+                }
+                rest = rest.split_off(split);
+                continue;
+            }
             let mut plain = Vec::new();
             match d.decompress(&rest, &mut plain) {
                 Ok(mccp::Inflated::Data) => rest.clear(),
@@ -338,7 +409,14 @@ impl Conn {
             telnet::MSDP => oob::msdp::decode(payload),
             telnet::NEW_ENVIRON => {
                 match oob::environ::decode(payload) {
-                    Ok(vars) => environ_flags(&vars, flags),
+                    Ok(vars) => {
+                        if vars.iter().any(|(k, v)| {
+                            k == "CLIENT_NAME" && v.as_deref().is_some_and(|v| !v.trim().is_empty())
+                        }) {
+                            self.named = true;
+                        }
+                        environ_flags(&vars, flags)
+                    }
                     Err(e) => tracing::info!(error = %e, "bad NEW-ENVIRON payload ignored"),
                 }
                 return Vec::new();
@@ -352,6 +430,7 @@ impl Conn {
                     if m.name == "hello"
                         && let Some((client, version)) = oob::gmcp::client_info(&m)
                     {
+                        self.named = true;
                         flags.insert("CLIENTNAME".into(), Value::from(client.clone()));
                         flags.insert("CLIENTVERSION".into(), Value::from(version));
                         client_flags(&client, flags);
@@ -467,7 +546,11 @@ impl Conn {
                     }
                 }
                 TelnetEvent::ClientName(name) => {
-                    flags.insert("CLIENTNAME".into(), Value::from(name.clone()));
+                    // A name the client gave explicitly (GMCP Core.Hello, MNES) outranks the
+                    // first terminal type.
+                    if !self.named {
+                        flags.insert("CLIENTNAME".into(), Value::from(name.clone()));
+                    }
                     // A client that does not cycle TTYPE only ever names itself.
                     flags.insert("TERM".into(), Value::from(name.clone()));
                     term_flags(&name, &mut flags);

@@ -120,9 +120,13 @@ fn strings(m: &Message) -> Vec<String> {
         .collect()
 }
 
+/// A list answer: one array argument, so that MSDP sends an ARRAY (and GMCP a JSON list)
+/// whatever the number of items.
 fn list(name: &str, items: &[String]) -> Message {
     let mut m = Message::new(name);
-    m.args = items.iter().map(|s| Value::from(s.as_str())).collect();
+    m.args = vec![Value::Array(
+        items.iter().map(|s| Value::from(s.as_str())).collect(),
+    )];
     m
 }
 
