@@ -1277,6 +1277,9 @@ fn tintin_connects_with_ssl_and_reports_its_client_and_size() {
         "{options}"
     );
     assert!(options.contains("width     120"), "{options}");
+    // tintin++ takes both compressions, over TLS too.
+    p.log.wait_for("mccp2 compression started");
+    p.log.wait_for("mccp3 compression started by the client");
 
     let rows = status_rows(&p, "telnet/ssl");
     assert_eq!(rows.len(), 1, "{}", p.status());

@@ -139,9 +139,9 @@ pub fn client_flags(name: &str, flags: &mut Map<String, Value>) {
 /// Flags from an MTTS bit field.
 pub fn mtts_flags(bits: u32, flags: &mut Map<String, Value>) {
     use telnet::mtts;
-    // The SSL bit is left out: `SSL` means this session's transport is encrypted, which the
-    // portal knows better than the client's claim.
-    let table: [(u32, &str); 11] = [
+    // The SSL bit is kept as MTTS_SSL (the client can do TLS): `SSL` itself means this
+    // session's transport is encrypted, which the portal knows better than the client's claim.
+    let table: [(u32, &str); 12] = [
         (mtts::ANSI, "ANSI"),
         (mtts::VT100, "VT100"),
         (mtts::UTF8, "UTF-8"),
@@ -153,6 +153,7 @@ pub fn mtts_flags(bits: u32, flags: &mut Map<String, Value>) {
         (mtts::TRUECOLOR, "TRUECOLOR"),
         (mtts::MNES, "MNES"),
         (mtts::MSLP, "MSLP"),
+        (mtts::SSL, "MTTS_SSL"),
     ];
     for (bit, key) in table {
         flags.insert(key.into(), Value::Bool(bits & bit != 0));

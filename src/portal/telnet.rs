@@ -320,7 +320,7 @@ impl Conn {
         telnet::encode_subnegotiation(telnet::MCCP2, &[], &mut self.out);
         self.flush();
         self.compress = Some((mccp::Compressor::new(), slot));
-        tracing::debug!("mccp2 compression started");
+        tracing::info!("mccp2 compression started");
     }
 
     /// MCCP2 off: ends the zlib stream cleanly (when `clean`), then plain output again.
@@ -349,7 +349,7 @@ impl Conn {
             if !events[before..].contains(&TelnetEvent::CompressionStart) {
                 return Ok(());
             }
-            tracing::debug!("mccp3 compression started by the client");
+            tracing::info!("mccp3 compression started by the client");
             self.inflate = Some(mccp::Decompressor::new(MAX_INFLATE_PER_READ));
             return self.engine_feed(&bytes[used.min(bytes.len())..], events);
         }
