@@ -141,8 +141,10 @@ pub fn parse_public_key_line(line: &str) -> Result<PublicKeyLine, KeyError> {
         bits,
         fingerprint: fingerprint(&key),
         openssh: openssh_without_comment(&key)?,
-        comment: comment.to_string(),
-        key: PublicKey::new(key.key_data().clone(), comment),
+        // Tabs separate fields; inside the comment they become spaces, so a comment never
+        // holds a control character.
+        comment: comment.replace('\t', " "),
+        key: PublicKey::new(key.key_data().clone(), comment.replace('\t', " ").as_str()),
     })
 }
 

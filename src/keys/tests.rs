@@ -559,3 +559,14 @@ fn rsa_defaults_to_3072_bits() {
     assert_eq!(rsa.bits, DEFAULT_RSA_BITS);
     assert_openssh_agrees(&rsa);
 }
+
+#[test]
+fn tabs_inside_a_public_key_comment_become_spaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = keygen_make(dir.path(), "tabbed", &["-t", "ed25519"]);
+    let line = std::fs::read_to_string(private.with_extension("pub")).unwrap();
+    let key = key_part(&line);
+    let parsed = parse_public_key_line(&format!("{key}\tlaptop\tat home")).unwrap();
+    assert_eq!(parsed.comment, "laptop at home");
+    assert!(!parsed.comment.chars().any(char::is_control));
+}
