@@ -11,7 +11,7 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -469,53 +469,11 @@ fn a_mistyped_password_can_be_retried_on_the_same_connection() {
 
 /// Runs a prepared `ssh` command, killing it (and failing) after the deadline.
 fn run_bounded(mut cmd: Command, stdin: Option<&[u8]>) -> SshRun {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("cannot run ssh");
-    if let Some(input) = stdin {
-        let mut w = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        std::thread::spawn(move || {
-            let _ = w.write_all(&input);
-        });
-    }
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = so.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = se.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + SSH_DEADLINE;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "ssh did not finish in {SSH_DEADLINE:?}\n--- stdout\n{}\n--- stderr\n{}",
-                String::from_utf8_lossy(&out_t.join().unwrap()),
-                String::from_utf8_lossy(&err_t.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let out = run_limited(&mut cmd, stdin, SSH_DEADLINE);
     SshRun {
-        code: status.code(),
-        stdout: out_t.join().unwrap(),
-        stderr: String::from_utf8_lossy(&err_t.join().unwrap()).into_owned(),
+        code: out.status.code(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

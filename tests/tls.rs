@@ -63,49 +63,11 @@ impl Run {
 
 /// Runs `cmd` with `stdin` as its input, killing it (and failing) after [`RUN_DEADLINE`].
 fn run_bounded(mut cmd: Command, stdin: &[u8]) -> Run {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut w = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    std::thread::spawn(move || {
-        let _ = w.write_all(&input);
-    });
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = so.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = se.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + RUN_DEADLINE;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{cmd:?} did not finish in {RUN_DEADLINE:?}\n--- stdout\n{}\n--- stderr\n{}",
-                String::from_utf8_lossy(&out_t.join().unwrap()),
-                String::from_utf8_lossy(&err_t.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let out = run_limited(&mut cmd, Some(stdin), RUN_DEADLINE);
     Run {
-        code: status.code(),
-        stdout: out_t.join().unwrap(),
-        stderr: String::from_utf8_lossy(&err_t.join().unwrap()).into_owned(),
+        code: out.status.code(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
