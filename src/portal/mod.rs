@@ -277,6 +277,31 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     Ok(())
 }
 
+/// Accepts TCP connections until `stop` turns true, handing each (with Nagle off) to
+/// `serve`, which spawns its task. Accept errors (out of file descriptors and the like) are
+/// logged and retried after a short wait rather than spun on.
+pub async fn accept_each<F>(listener: TcpListener, mut stop: watch::Receiver<bool>, mut serve: F)
+where
+    F: FnMut(tokio::net::TcpStream, std::net::SocketAddr),
+{
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                serve(stream, peer);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// Turns Ctrl-C and SIGTERM into a core shutdown, and SIGHUP into a certificate reload.
 async fn signals(core: mpsc::Sender<crate::portal::core::CoreEvent>) {
     use tokio::signal::unix::{SignalKind, signal};

@@ -113,27 +113,15 @@ pub async fn accept_loop(
     listener: TcpListener,
     core: mpsc::Sender<CoreEvent>,
     shared: SshShared,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let core = core.clone();
-                let shared = shared.clone();
-                let span = tracing::info_span!("conn", protocol = protocol::SSH, %peer, session = tracing::field::Empty);
-                tokio::spawn(run_connection(stream, peer, core, shared).instrument(span));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    super::accept_each(listener, stop, |stream, peer| {
+        let core = core.clone();
+        let shared = shared.clone();
+        let span = tracing::info_span!("conn", protocol = protocol::SSH, %peer, session = tracing::field::Empty);
+        tokio::spawn(run_connection(stream, peer, core, shared).instrument(span));
+    })
+    .await;
 }
 
 /// Channel events, from the russh handler to the connection task.

@@ -24,7 +24,6 @@ use serde_json::{Map, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -56,33 +55,15 @@ pub async fn accept_loop(
     protocol_key: &'static str,
     core: mpsc::Sender<CoreEvent>,
     shared: Arc<TelnetShared>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let core = core.clone();
-                let shared = shared.clone();
-                let span = tracing::info_span!("conn", protocol = protocol_key, %peer, session = tracing::field::Empty);
-                tokio::spawn(
-                    async move {
-                        run_session(stream, peer, protocol_key, core, shared).await;
-                    }
-                    .instrument(span),
-                );
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little rather than spin.
-                tracing::error!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    super::accept_each(listener, stop, |stream, peer| {
+        let core = core.clone();
+        let shared = shared.clone();
+        let span = tracing::info_span!("conn", protocol = protocol_key, %peer, session = tracing::field::Empty);
+        tokio::spawn(run_session(stream, peer, protocol_key, core, shared).instrument(span));
+    })
+    .await;
 }
 
 /// Runs one telnet session over any byte stream until it closes.

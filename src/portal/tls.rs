@@ -64,59 +64,41 @@ pub async fn accept_loop(
     shared: Arc<TelnetShared>,
     tls: Arc<ReloadableTls>,
     handshake_timeout: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let handshakes = Arc::new(Semaphore::new(shared.limits.max_connections));
     let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
     let per_address = shared.limits.max_connections_per_address;
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.wait_for(|s| *s) => return,
+    super::accept_each(listener, stop, |stream, peer| {
+        // Handshakes in progress are bounded like sessions: in all and per address.
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many tls handshakes in progress; closed");
+            return;
         };
-        match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                // Handshakes in progress are bounded like sessions: in all and per address.
-                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, "too many tls handshakes in progress; closed");
-                    continue;
-                };
-                let Some(slot) = PendingSlot::take(&pending, peer.ip(), per_address) else {
-                    tracing::warn!(%peer, "too many tls handshakes from one address; closed");
-                    continue;
-                };
-                let core = core.clone();
-                let shared = shared.clone();
-                let acceptor = tls.acceptor();
-                let span = tracing::info_span!("conn", protocol = protocol::TELNET_TLS, %peer, session = tracing::field::Empty);
-                tokio::spawn(
-                    async move {
-                        let handshake =
-                            tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
-                        drop(slot);
-                        drop(permit);
-                        match handshake {
-                            Ok(Ok(tls_stream)) => {
-                                run_session(tls_stream, peer, protocol::TELNET_TLS, core, shared)
-                                    .await;
-                            }
-                            Ok(Err(e)) => {
-                                tracing::info!(error = %e, "tls handshake failed; closed")
-                            }
-                            Err(_) => tracing::info!(
-                                ?handshake_timeout,
-                                "tls handshake timed out; closed"
-                            ),
-                        }
+        let Some(slot) = PendingSlot::take(&pending, peer.ip(), per_address) else {
+            tracing::warn!(%peer, "too many tls handshakes from one address; closed");
+            return;
+        };
+        let core = core.clone();
+        let shared = shared.clone();
+        let acceptor = tls.acceptor();
+        let span = tracing::info_span!("conn", protocol = protocol::TELNET_TLS, %peer, session = tracing::field::Empty);
+        tokio::spawn(
+            async move {
+                let handshake =
+                    tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                drop(slot);
+                drop(permit);
+                match handshake {
+                    Ok(Ok(tls_stream)) => {
+                        run_session(tls_stream, peer, protocol::TELNET_TLS, core, shared).await;
                     }
-                    .instrument(span),
-                );
+                    Ok(Err(e)) => tracing::info!(error = %e, "tls handshake failed; closed"),
+                    Err(_) => tracing::info!(?handshake_timeout, "tls handshake timed out; closed"),
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+            .instrument(span),
+        );
+    })
+    .await;
 }
