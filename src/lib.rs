@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod bench;
 pub mod certs;
 pub mod config;
 pub mod control;

@@ -24,6 +24,11 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 fn spawn(config: &PathBuf) -> std::io::Result<Child> {
     let exe = std::env::current_exe()?;
     Command::new(exe)
+        // glibc: argon2 allocates ~19 MiB per password check; without a fixed mmap threshold
+        // glibc keeps such blocks in per-thread arenas after they are freed (hundreds of MiB
+        // after a burst of logins). With it they go back to the system at once.
+        .env("MALLOC_MMAP_THRESHOLD_", "4194304")
+        .env("MALLOC_ARENA_MAX", "2")
         .arg("server")
         .arg("--supervised")
         .arg("--config")

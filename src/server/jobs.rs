@@ -1,12 +1,13 @@
 //! Slow account work (argon2 hashing) run off the server's main task.
 //!
 //! Hashing takes tens of milliseconds on purpose; doing it on the main task would stall every
-//! player. Each [`Job`] runs on tokio's blocking pool against the worker's own
-//! [`AccountStore`] connection and its [`Outcome`] comes back to the main task as an event.
+//! player. Each [`Job`] runs on one of a small, fixed pool of threads, each with its own
+//! [`AccountStore`] connection, and its [`Outcome`] comes back to the main task as an event.
 //! Passwords live only inside the job; they are never logged.
 
 use crate::accounts::{Account, AccountError, AccountStore};
 use crate::session::SessionId;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -75,46 +76,77 @@ pub struct Done {
     pub outcome: Outcome,
 }
 
-/// Runs jobs against one store connection.
-#[derive(Clone)]
+/// Threads that run account jobs. Each argon2 check holds about 19 MiB while it runs and the
+/// allocator keeps that per thread, so a small fixed pool bounds the server's memory whatever
+/// the number of simultaneous logins (a `spawn_blocking` per job grew it by 19 MiB a thread).
+pub const WORKER_THREADS: usize = 2;
+
+/// Jobs that may wait for a worker thread; past this the player is told to try again.
+pub const JOB_QUEUE: usize = 1024;
+
+/// A queued job: the session, the SSH request it answers (if any), the work.
+type Queued = (SessionId, Option<u64>, Job);
+
+/// Runs jobs on [`WORKER_THREADS`] threads, each with its own store connection.
 pub struct Worker {
-    store: Arc<Mutex<AccountStore>>,
+    tx: std::sync::mpsc::SyncSender<Queued>,
     done: mpsc::UnboundedSender<Done>,
 }
 
 impl Worker {
-    /// A worker reporting to `done`.
-    pub fn new(store: AccountStore, done: mpsc::UnboundedSender<Done>) -> Self {
-        Worker {
-            store: Arc::new(Mutex::new(store)),
-            done,
+    /// Starts the worker threads on the database at `path`, reporting to `done`.
+    pub fn new(path: &Path, done: mpsc::UnboundedSender<Done>) -> Result<Self, AccountError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Queued>(JOB_QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..WORKER_THREADS {
+            let store = AccountStore::open(path)?;
+            let rx = rx.clone();
+            let done = done.clone();
+            std::thread::Builder::new()
+                .name(format!("accounts-{n}"))
+                .spawn(move || {
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok((id, auth_req, job)) = next else { break };
+                        let outcome = run(&store, job);
+                        if done
+                            .send(Done {
+                                id,
+                                auth_req,
+                                outcome,
+                            })
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                })?;
         }
+        Ok(Worker { tx, done })
     }
 
     /// Starts one job.
     pub fn start(&self, id: SessionId, job: Job) {
-        self.spawn(id, None, job);
+        self.queue(id, None, job);
     }
 
     /// Starts the check for an SSH authentication request `req`.
     pub fn start_auth(&self, id: SessionId, req: u64, job: Job) {
-        self.spawn(id, Some(req), job);
+        self.queue(id, Some(req), job);
     }
 
-    fn spawn(&self, id: SessionId, auth_req: Option<u64>, job: Job) {
-        let store = self.store.clone();
-        let done = self.done.clone();
-        tokio::task::spawn_blocking(move || {
-            let outcome = match store.lock() {
-                Ok(store) => run(&store, job),
-                Err(_) => Outcome::Error("internal error; try again".into()),
-            };
-            let _ = done.send(Done {
+    fn queue(&self, id: SessionId, auth_req: Option<u64>, job: Job) {
+        if self.tx.try_send((id, auth_req, job)).is_err() {
+            tracing::warn!(session = id, "account job queue full; job refused");
+            let _ = self.done.send(Done {
                 id,
                 auth_req,
-                outcome,
+                outcome: Outcome::Error("the server is busy; try again in a moment".into()),
             });
-        });
+        }
     }
 }
 

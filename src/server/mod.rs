@@ -74,7 +74,7 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
     let db = loaded.database_path();
     let store = AccountStore::open(&db)?;
     let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let worker = Worker::new(AccountStore::open(&db)?, done_tx);
+    let worker = Worker::new(&db, done_tx)?;
     let mut server = Server {
         sessions: ServerSessions::default(),
         out: Vec::new(),
