@@ -182,3 +182,44 @@ fn standalone_portal_keeps_players_while_its_server_is_replaced() {
     assert!(wait_exit(&mut portal).success());
     assert!(wait_exit(&mut server2).success());
 }
+
+/// Upgrading in place: the binary is replaced on disk while the portal runs, and a reload
+/// starts the server from the new file (not the deleted old one).
+#[test]
+fn reload_after_the_binary_is_replaced_starts_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("portcullis");
+    std::fs::copy(BIN, &exe).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, test_config("")).unwrap();
+    let mut child = std::process::Command::new(&exe)
+        .args(["start", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::attach(child.stderr.take().unwrap());
+    // Whatever happens below, the portal does not outlive the test.
+    struct Reap(u32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &self.0.to_string()])
+                .status();
+        }
+    }
+    let _reap = Reap(child.id());
+    log.wait_for("server synced");
+    // Replace the file the way an upgrade does: a new file renamed over the old path.
+    let fresh = dir.path().join("portcullis.new");
+    std::fs::copy(BIN, &fresh).unwrap();
+    std::fs::rename(&fresh, &exe).unwrap();
+    let out = cli(&config, &["reload"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("server reloaded in"));
+    let out = cli(&config, &["stop"], None);
+    assert!(out.status.success());
+    assert!(wait_exit(&mut child).success());
+}

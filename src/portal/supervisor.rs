@@ -21,8 +21,19 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long a stopping server gets before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
-fn spawn(config: &PathBuf) -> std::io::Result<Child> {
+/// The binary to start the server from: this one, or, if it was replaced on disk while the
+/// portal runs (Linux then names it "… (deleted)"), the new file at the same path, which is
+/// what a reload after an upgrade should start.
+fn server_exe() -> std::io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
+    if let Some(path) = exe.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+        return Ok(PathBuf::from(path));
+    }
+    Ok(exe)
+}
+
+fn spawn(config: &PathBuf) -> std::io::Result<Child> {
+    let exe = server_exe()?;
     Command::new(exe)
         // glibc: argon2 allocates ~19 MiB per password check; without a fixed mmap threshold
         // glibc keeps such blocks in per-thread arenas after they are freed (hundreds of MiB
