@@ -380,13 +380,16 @@ impl Server {
         }
     }
 
-    /// An SSH authentication request: passwords are checked off the main task, keys here.
-    fn auth(&mut self, id: SessionId, req: u64, username: String, method: AuthMethod) {
-        let Some(address) = self
-            .sessions
+    /// A session's peer address (what throttles key on).
+    fn address(&self, id: SessionId) -> Option<String> {
+        self.sessions
             .get(id)
             .map(|s| s.session.data.address.clone())
-        else {
+    }
+
+    /// An SSH authentication request: passwords are checked off the main task, keys here.
+    fn auth(&mut self, id: SessionId, req: u64, username: String, method: AuthMethod) {
+        let Some(address) = self.address(id) else {
             return;
         };
         let reject = |why: &str| ServerMsg::AuthResult {
@@ -584,11 +587,7 @@ impl Server {
     }
 
     fn auth_done(&mut self, id: SessionId, req: u64, outcome: Outcome) {
-        let Some(address) = self
-            .sessions
-            .get(id)
-            .map(|s| s.session.data.address.clone())
-        else {
+        let Some(address) = self.address(id) else {
             return;
         };
         let (accepted, reason) = match outcome {
