@@ -238,137 +238,6 @@ fn assert_denied(run: &SshRun, what: &str) {
     );
 }
 
-/// An interactive `ssh -tt` in its own tmux server (socket in a temporary directory).
-struct Tmux {
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-    name: String,
-}
-
-impl Tmux {
-    /// Starts `command` in a detached `width`×`height` session; the pane stays (dead) if the
-    /// command exits, so its last screen can be read.
-    fn start(command: &str, width: u16, height: u16) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let t = Tmux {
-            socket: dir.path().join("tmux.sock"),
-            _dir: dir,
-            name: "ssh".into(),
-        };
-        let (w, h) = (width.to_string(), height.to_string());
-        let out = t.tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            &t.name,
-            "-x",
-            &w,
-            "-y",
-            &h,
-            command,
-            ";",
-            "set-option",
-            "-g",
-            "remain-on-exit",
-            "on",
-        ]);
-        assert!(out.status.success(), "tmux failed: {}", stderr(&out));
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
-        Command::new("timeout")
-            .arg("10")
-            .arg("tmux")
-            .arg("-f")
-            .arg("/dev/null")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn display(&self, format: &str) -> String {
-        let out = self.tmux(&["display-message", "-p", "-t", &self.name, format]);
-        stdout(&out).trim_end().to_string()
-    }
-
-    /// Everything in the pane, scrollback included, wrapped lines joined.
-    fn screen(&self) -> String {
-        stdout(&self.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", &self.name]))
-    }
-
-    /// The visible lines.
-    fn visible(&self) -> Vec<String> {
-        stdout(&self.tmux(&["capture-pane", "-p", "-t", &self.name]))
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// The visible line the cursor is on.
-    fn cursor_line(&self) -> String {
-        let y: usize = self.display("#{cursor_y}").parse().unwrap();
-        self.visible().get(y).cloned().unwrap_or_default()
-    }
-
-    fn dead(&self) -> bool {
-        self.display("#{pane_dead}") == "1"
-    }
-
-    /// Polls until `check` is true of the screen; returns that screen.
-    fn wait_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let s = self.screen();
-            if check(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the SSH pane never showed {what}; it shows:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        self.wait_until(&format!("{needle:?}"), |s| s.contains(needle))
-    }
-
-    /// Waits until `needle` appears at least `n` times.
-    fn wait_count(&self, needle: &str, n: usize) -> String {
-        self.wait_until(&format!("{n} × {needle:?}"), |s| {
-            s.matches(needle).count() >= n
-        })
-    }
-
-    /// Types `text` (literally, no Enter).
-    fn type_text(&self, text: &str) {
-        let out = self.tmux(&["send-keys", "-t", &self.name, "-l", text]);
-        assert!(out.status.success(), "send-keys: {}", stderr(&out));
-    }
-
-    fn enter(&self) {
-        let out = self.tmux(&["send-keys", "-t", &self.name, "Enter"]);
-        assert!(out.status.success(), "send-keys: {}", stderr(&out));
-    }
-
-    /// Types `text` then Enter.
-    fn type_line(&self, text: &str) {
-        self.type_text(text);
-        self.enter();
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-    }
-}
-
 /// An interactive SSH session as `user` (password `secret-USER`), logged in.
 fn ssh_shell(client: &SshClient, user: &str) -> Tmux {
     let t = Tmux::start(
@@ -763,7 +632,7 @@ fn terminal_size_and_type_follow_the_client() {
         "{opts}"
     );
 
-    let out = alice.tmux(&["resize-window", "-t", "ssh", "-x", "90", "-y", "25"]);
+    let out = alice.resize(90, 25);
     assert!(out.status.success(), "resize-window: {}", stderr(&out));
     options_until(&alice, "width 90 and height 25", |o| {
         option_value(o, "width").as_deref() == Some("90")

@@ -427,19 +427,7 @@ impl Drop for SClient {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
 }
 
@@ -1105,96 +1093,6 @@ fn with_login_deny_plain_telnet_refuses_passwords_and_tls_takes_them() {
 }
 
 // 9. tintin++.
-
-/// A program in its own tmux server (socket in a temporary directory).
-struct Tmux {
-    _dir: tempfile::TempDir,
-    socket: PathBuf,
-}
-
-impl Tmux {
-    /// Starts `command` in a detached `width`×`height` session; the pane stays (dead) if the
-    /// command exits, so its last screen can be read.
-    fn start(command: &str, width: u16, height: u16) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let t = Tmux {
-            socket: dir.path().join("tmux.sock"),
-            _dir: dir,
-        };
-        let (w, h) = (width.to_string(), height.to_string());
-        let out = t.tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            "t",
-            "-x",
-            &w,
-            "-y",
-            &h,
-            command,
-            ";",
-            "set-option",
-            "-g",
-            "remain-on-exit",
-            "on",
-        ]);
-        assert!(out.status.success(), "tmux failed: {}", stderr(&out));
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
-        Command::new("timeout")
-            .arg("10")
-            .arg("tmux")
-            .arg("-f")
-            .arg("/dev/null")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    /// Everything in the pane, scrollback included, wrapped lines joined.
-    fn screen(&self) -> String {
-        stdout(&self.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"]))
-    }
-
-    /// Polls until `needle` has been on the screen `n` times; returns that screen.
-    fn wait_count(&self, needle: &str, n: usize) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let s = self.screen();
-            if s.matches(needle).count() >= n {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the pane never showed {n} × {needle:?}; it shows:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        self.wait_count(needle, 1)
-    }
-
-    /// Types `text` literally, then Enter.
-    fn type_line(&self, text: &str) {
-        let out = self.tmux(&["send-keys", "-t", "t", "-l", text]);
-        assert!(out.status.success(), "send-keys: {}", stderr(&out));
-        let out = self.tmux(&["send-keys", "-t", "t", "Enter"]);
-        assert!(out.status.success(), "send-keys: {}", stderr(&out));
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-    }
-}
 
 /// Single-quotes `s` for `sh`.
 fn sq(s: &str) -> String {

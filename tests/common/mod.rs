@@ -223,22 +223,28 @@ impl Portcullis {
 
 impl Drop for Portcullis {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        terminate(&mut self.child);
     }
+}
+
+/// Stops a child that is still running: SIGTERM (so a portal stops and reaps its server),
+/// then SIGKILL if it has not exited within 5 s.
+pub fn terminate(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
@@ -611,5 +617,143 @@ pub fn run_limited(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> 
         status,
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
+    }
+}
+
+/// A terminal program (ssh -tt, tintin++ …) in its own tmux server, with its socket in a
+/// temporary directory so tests never share one.
+pub struct Tmux {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    name: String,
+}
+
+impl Tmux {
+    /// Starts `command` in a detached `width`×`height` session; the pane stays (dead) if the
+    /// command exits, so its last screen can be read.
+    pub fn start(command: &str, width: u16, height: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tmux {
+            socket: dir.path().join("tmux.sock"),
+            _dir: dir,
+            name: "main".into(),
+        };
+        let (w, h) = (width.to_string(), height.to_string());
+        let out = t.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &t.name,
+            "-x",
+            &w,
+            "-y",
+            &h,
+            command,
+            ";",
+            "set-option",
+            "-g",
+            "remain-on-exit",
+            "on",
+        ]);
+        assert!(out.status.success(), "tmux failed: {}", stderr(&out));
+        t
+    }
+
+    /// Resizes the window, as a player resizing their terminal.
+    pub fn resize(&self, width: u16, height: u16) -> std::process::Output {
+        let (w, h) = (width.to_string(), height.to_string());
+        self.tmux(&["resize-window", "-t", &self.name, "-x", &w, "-y", &h])
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("timeout")
+            .arg("10")
+            .arg("tmux")
+            .arg("-f")
+            .arg("/dev/null")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    pub fn display(&self, format: &str) -> String {
+        let out = self.tmux(&["display-message", "-p", "-t", &self.name, format]);
+        stdout(&out).trim_end().to_string()
+    }
+
+    /// Everything in the pane, scrollback included, wrapped lines joined.
+    pub fn screen(&self) -> String {
+        stdout(&self.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", &self.name]))
+    }
+
+    /// The visible lines.
+    pub fn visible(&self) -> Vec<String> {
+        stdout(&self.tmux(&["capture-pane", "-p", "-t", &self.name]))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The visible line the cursor is on.
+    pub fn cursor_line(&self) -> String {
+        let y: usize = self.display("#{cursor_y}").parse().unwrap();
+        self.visible().get(y).cloned().unwrap_or_default()
+    }
+
+    pub fn dead(&self) -> bool {
+        self.display("#{pane_dead}") == "1"
+    }
+
+    /// Polls until `check` is true of the screen; returns that screen.
+    pub fn wait_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let s = self.screen();
+            if check(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pane never showed {what}; it shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(&format!("{needle:?}"), |s| s.contains(needle))
+    }
+
+    /// Waits until `needle` appears at least `n` times.
+    pub fn wait_count(&self, needle: &str, n: usize) -> String {
+        self.wait_until(&format!("{n} × {needle:?}"), |s| {
+            s.matches(needle).count() >= n
+        })
+    }
+
+    /// Types `text` (literally, no Enter).
+    pub fn type_text(&self, text: &str) {
+        let out = self.tmux(&["send-keys", "-t", &self.name, "-l", text]);
+        assert!(out.status.success(), "send-keys: {}", stderr(&out));
+    }
+
+    pub fn enter(&self) {
+        let out = self.tmux(&["send-keys", "-t", &self.name, "Enter"]);
+        assert!(out.status.success(), "send-keys: {}", stderr(&out));
+    }
+
+    /// Types `text` then Enter.
+    pub fn type_line(&self, text: &str) {
+        self.type_text(text);
+        self.enter();
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
     }
 }
