@@ -218,11 +218,6 @@ where
             None => Err(LinkError::Closed),
         }
     }
-
-    /// Splits into the underlying framed stream, for separate reader and writer tasks.
-    pub fn into_framed(self) -> Framed<S, LengthDelimitedCodec> {
-        self.framed
-    }
 }
 
 /// Encodes one message as a frame body (for writers that hold the split sink).
