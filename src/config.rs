@@ -44,6 +44,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// SSH front end.
     pub ssh: SshConfig,
+    /// Web front end: the page, WebSocket and long-poll.
+    pub web: WebConfig,
     /// Bounds on what players can make the portal hold or do.
     pub limits: Limits,
     /// Accounts and login throttles.
@@ -119,6 +121,31 @@ pub struct SshConfig {
     pub keepalive_secs: u64,
 }
 
+/// `[web]`
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Whether to serve the web client (page, WebSocket and long-poll).
+    pub enabled: bool,
+    /// `host:port` to listen on.
+    pub bind: SocketAddr,
+    /// HTTPS with the `[tls]` certificate; false serves plain HTTP (only behind a reverse
+    /// proxy that terminates TLS).
+    pub tls: bool,
+    /// Origins allowed besides the page's own (`https://mud.example.org`).
+    pub allowed_origins: Vec<String>,
+    /// Peer addresses whose `X-Forwarded-For` header names the real client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds a browser session lives with no connection, waiting for the page to come back.
+    pub reconnect_grace_secs: u64,
+    /// Seconds a long-poll request is held before it is answered empty.
+    pub poll_timeout_secs: u64,
+    /// Largest WebSocket message or POST body, in bytes.
+    pub max_message_bytes: usize,
+    /// HTTP connections held at once from one address (a browser opens several).
+    pub http_connections_per_address: usize,
+}
+
 /// `[limits]`
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -177,6 +204,7 @@ impl Default for Config {
             telnet: TelnetConfig::default(),
             tls: TlsConfig::default(),
             ssh: SshConfig::default(),
+            web: WebConfig::default(),
             limits: Limits::default(),
             accounts: AccountsConfig::default(),
             server: ServerConfig::default(),
@@ -223,6 +251,22 @@ impl Default for SshConfig {
             auth_rejection_delay_ms: 1000,
             auth_timeout_secs: 60,
             keepalive_secs: 30,
+        }
+    }
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: true,
+            bind: any_addr(4001),
+            tls: true,
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            reconnect_grace_secs: 60,
+            poll_timeout_secs: 25,
+            max_message_bytes: 64 * 1024,
+            http_connections_per_address: 16,
         }
     }
 }
@@ -351,6 +395,15 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "tls.handshake_timeout_secs",
             c.tls.handshake_timeout_secs as usize,
         ),
+        (
+            "web.reconnect_grace_secs",
+            c.web.reconnect_grace_secs as usize,
+        ),
+        ("web.poll_timeout_secs", c.web.poll_timeout_secs as usize),
+        (
+            "web.http_connections_per_address",
+            c.web.http_connections_per_address,
+        ),
     ];
     for (key, v) in positive {
         if v == 0 {
@@ -365,6 +418,22 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             key: "limits.max_line_length",
             why: "must be between 64 and 1048576 bytes".into(),
         });
+    }
+    if !(1024..=16 * 1024 * 1024).contains(&c.web.max_message_bytes) {
+        return Err(ConfigError::Value {
+            key: "web.max_message_bytes",
+            why: "must be between 1024 and 16777216 bytes".into(),
+        });
+    }
+    for origin in &c.web.allowed_origins {
+        if !(origin.starts_with("https://") || origin.starts_with("http://"))
+            || origin.trim_end_matches('/') != origin
+        {
+            return Err(ConfigError::Value {
+                key: "web.allowed_origins",
+                why: format!("{origin:?} is not an origin like \"https://mud.example.org\""),
+            });
+        }
     }
     if !(l.command_rate.is_finite() && l.command_rate > 0.0) {
         return Err(ConfigError::Value {

@@ -20,6 +20,17 @@ pub mod protocol {
     pub const TELNET_TLS: &str = "telnet/ssl";
     /// SSH.
     pub const SSH: &str = "ssh";
+    /// The web client over a WebSocket.
+    pub const WEBSOCKET: &str = "webclient/websocket";
+    /// The web client long-polling (when a WebSocket cannot connect).
+    pub const AJAX: &str = "webclient/ajax";
+    /// The web listener, as listed to the server and MSSP (it serves both web protocols).
+    pub const WEB: &str = "web";
+
+    /// Whether a session of this protocol is a browser's (which is told the server's state).
+    pub fn is_web(key: &str) -> bool {
+        key.starts_with("webclient/")
+    }
 }
 
 /// The whitelisted, serialisable state of a session that portal and server both keep.

@@ -579,6 +579,7 @@ impl Core {
             return;
         }
         tracing::warn!(%reason, "server link lost; input is held until a server links again");
+        self.server_status("down");
         let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
         for id in ids {
             self.notice(
@@ -688,6 +689,7 @@ impl Core {
             });
         }
         tracing::info!(sessions = count, resent, "server synced");
+        self.server_status("running");
         if self.reloading {
             self.reloading = false;
             for (start, reply, notes) in self.reload_waiters.drain(..) {
@@ -716,6 +718,7 @@ impl Core {
                         tracing::info!(pid = l.pid, "reload requested");
                         let _ = l.tx.send(PortalMsg::Reload);
                         self.reloading = true;
+                        self.server_status("reloading");
                         self.reload_waiters.push((Instant::now(), reply, notes));
                     }
                     _ if self.reloading => {
@@ -862,6 +865,18 @@ impl Core {
     }
 
     /// A portal-made line to one player.
+    /// Tells every browser session how the server is (`reloading`, `down`, `running`), so
+    /// the page can show it; other protocols get text notices instead, where there are any.
+    fn server_status(&mut self, status: &str) {
+        for e in self.sessions.values_mut() {
+            if crate::session::protocol::is_web(&e.session.data.protocol_key) {
+                let mut m = Message::new("server_status");
+                m.args.push(Value::String(status.into()));
+                send_or_close(e, ToSession::DataOut(vec![m]));
+            }
+        }
+    }
+
     fn notice(&mut self, id: SessionId, text: &str) {
         if let Some(e) = self.sessions.get_mut(&id) {
             send_or_close(e, ToSession::DataOut(vec![Message::text(text)]));

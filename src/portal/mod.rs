@@ -14,6 +14,7 @@ pub mod ssh;
 pub mod supervisor;
 pub mod telnet;
 pub mod tls;
+pub mod web;
 
 use crate::config::Loaded;
 use crate::control::ListenerInfo;
@@ -140,12 +141,20 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         });
         telnet_listener = Some(l);
     }
-    let mut tls_listener = None;
-    if cfg.tls.enabled {
+    // One certificate for telnet over TLS and the web page, reloaded together.
+    let certificate = if cfg.tls.enabled || (cfg.web.enabled && cfg.web.tls) {
         let paths = crate::certs::CertPaths::new(&cfg.tls.cert, &cfg.tls.key);
         crate::certs::ensure_self_signed(&paths, &cfg.tls.hostnames, crate::certs::DEFAULT_DAYS)
             .map_err(PortalError::Certs)?;
-        let tls = Arc::new(crate::certs::ReloadableTls::new(paths).map_err(PortalError::Certs)?);
+        Some(Arc::new(
+            crate::certs::ReloadableTls::new(paths).map_err(PortalError::Certs)?,
+        ))
+    } else {
+        None
+    };
+    let mut tls_listener = None;
+    if let (true, Some(tls)) = (cfg.tls.enabled, &certificate) {
+        let tls = tls.clone();
         let info = tls.current();
         let l = TcpListener::bind(cfg.tls.bind)
             .await
@@ -199,6 +208,27 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         };
         ssh_listener = Some((l, shared));
     }
+    let mut web_listener = None;
+    if cfg.web.enabled {
+        let l = TcpListener::bind(cfg.web.bind)
+            .await
+            .map_err(|cause| PortalError::Bind {
+                what: "web",
+                addr: cfg.web.bind.to_string(),
+                cause,
+            })?;
+        let addr = l.local_addr().map_err(|cause| PortalError::Bind {
+            what: "web",
+            addr: cfg.web.bind.to_string(),
+            cause,
+        })?;
+        tracing::info!(protocol = protocol::WEB, tls = cfg.web.tls, %addr, "listening");
+        listeners.push(ListenerInfo {
+            protocol: protocol::WEB.into(),
+            addr: addr.to_string(),
+        });
+        web_listener = Some(l);
+    }
     if listeners.is_empty() {
         tracing::warn!("no front end is enabled; players cannot connect");
     }
@@ -212,7 +242,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (core_tx, core_rx) = mpsc::channel(core::CORE_CHANNEL);
-    let tls = tls_listener.as_ref().map(|(_, t)| t.clone());
+    let tls = certificate.clone();
     let info = Arc::new(info::PortalInfo::new(
         &cfg.server.name,
         listeners.clone(),
@@ -250,6 +280,26 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
             l,
             core_tx.clone(),
             shared,
+            stop_rx.clone(),
+        ));
+    }
+    if let Some(l) = web_listener {
+        let shared = web::WebShared::new(
+            cfg.web.clone(),
+            cfg.limits.clone(),
+            core_tx.clone(),
+            cfg.web.tls,
+        );
+        let tls = if cfg.web.tls {
+            certificate.clone()
+        } else {
+            None
+        };
+        tokio::spawn(web::accept_loop(
+            l,
+            shared,
+            tls,
+            Duration::from_secs(cfg.tls.handshake_timeout_secs),
             stop_rx.clone(),
         ));
     }

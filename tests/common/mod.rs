@@ -12,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod web;
+
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -91,14 +93,14 @@ pub struct Portcullis {
 /// appended (top-level sections other than [telnet], [tls], [ssh]).
 pub fn ssh_test_config(extra: &str) -> String {
     format!(
-        "data_dir = \"data\"\n{extra}\n[telnet]\nbind = \"127.0.0.1:0\"\n[tls]\nenabled = false\n[ssh]\nbind = \"127.0.0.1:0\"\nauth_rejection_delay_ms = 50\n"
+        "data_dir = \"data\"\n{extra}\n[telnet]\nbind = \"127.0.0.1:0\"\n[tls]\nenabled = false\n[ssh]\nbind = \"127.0.0.1:0\"\nauth_rejection_delay_ms = 50\n[web]\nenabled = false\n"
     )
 }
 
 /// A config for tests: telnet on 127.0.0.1:0, TLS and SSH off, then `extra` appended.
 pub fn test_config(extra: &str) -> String {
     format!(
-        "data_dir = \"data\"\n{extra}\n[telnet]\nbind = \"127.0.0.1:0\"\n[tls]\nenabled = false\n[ssh]\nenabled = false\n"
+        "data_dir = \"data\"\n{extra}\n[telnet]\nbind = \"127.0.0.1:0\"\n[tls]\nenabled = false\n[ssh]\nenabled = false\n[web]\nenabled = false\n"
     )
 }
 

@@ -1,0 +1,551 @@
+//! Browser sessions, which outlive the connections that carry them.
+//!
+//! A browser session is a portal session like any other, but its transport comes and goes:
+//! a WebSocket that drops when the network changes, a page reload, or one long-poll request
+//! after another. So the session is not a connection task: it is a [`WebSession`] with a
+//! bounded outbox, found by its token, and a *pump* task that renders what the core sends
+//! into the outbox. Transports *attach* (the newest wins; an older one is told it was
+//! superseded), drain the outbox and *detach*. A session with nothing attached for
+//! `[web] reconnect_grace_secs` is closed.
+//!
+//! Tokens are 128 random bits and bound to the address that opened the session.
+
+use super::super::core::{CoreEvent, SESSION_CHANNEL, ToSession};
+use super::super::flags::colour_level;
+use crate::markup;
+use crate::message::Message;
+use crate::session::{SessionId, merge_flags};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
+
+/// How long a closed session's last messages (the reason it closed) wait for a transport.
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
+
+/// One message for the browser, with its JSON form made once.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The message, text already rendered (markup to ANSI).
+    pub msg: Message,
+    /// `[name, [args], {kwargs}]`.
+    pub json: String,
+}
+
+impl Frame {
+    /// Encodes a message.
+    pub fn new(msg: Message) -> Self {
+        let json = serde_json::to_string(&msg).unwrap_or_else(|_| "[\"text\",[\"\"],{}]".into());
+        Frame { msg, json }
+    }
+}
+
+/// What a transport finds when it looks at its session.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// Messages to deliver, oldest first.
+    pub frames: Vec<Frame>,
+    /// A newer transport attached; this one should end.
+    pub superseded: bool,
+    /// The session ended (why), and `frames` are its last messages.
+    pub closed: Option<String>,
+}
+
+#[derive(Debug)]
+struct State {
+    outbox: VecDeque<Frame>,
+    bytes: usize,
+    /// Generation of the attached transport; 0 when none is.
+    current: u64,
+    next_gen: u64,
+    /// When the last transport went away.
+    detached_since: Option<Instant>,
+    /// Set when the session ends, with the reason.
+    closed: Option<String>,
+}
+
+/// One browser session.
+#[derive(Debug)]
+pub struct WebSession {
+    /// Portal session id.
+    pub id: SessionId,
+    /// The token that finds it.
+    pub token: String,
+    /// The address that opened it (and the only one that may resume it).
+    pub address: IpAddr,
+    /// `webclient/websocket` or `webclient/ajax`.
+    pub protocol: &'static str,
+    state: Mutex<State>,
+    /// Bumped on every change a transport might wait for.
+    changed: watch::Sender<u64>,
+    /// protocol_flags as this front end knows them, for rendering.
+    flags: Mutex<Map<String, Value>>,
+    /// Bound on `outbox` bytes.
+    limit: usize,
+}
+
+/// A transport's hold on a session.
+#[derive(Debug)]
+pub struct Attachment {
+    /// Its generation.
+    pub generation: u64,
+    /// Wakes when the session changes.
+    pub changes: watch::Receiver<u64>,
+}
+
+impl WebSession {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Attaches a transport; any other attached transport is superseded.
+    pub fn attach(&self) -> Attachment {
+        let changes = self.changed.subscribe();
+        let generation = {
+            let mut s = self.lock();
+            s.next_gen += 1;
+            s.current = s.next_gen;
+            s.detached_since = None;
+            s.current
+        };
+        self.bump();
+        Attachment {
+            generation,
+            changes,
+        }
+    }
+
+    /// Detaches a transport (if it is still the attached one); the grace period starts.
+    pub fn detach(&self, generation: u64) {
+        let mut s = self.lock();
+        if s.current == generation {
+            s.current = 0;
+            s.detached_since = Some(Instant::now());
+        }
+    }
+
+    /// Takes what there is to deliver for the transport of this generation.
+    pub fn take(&self, generation: u64) -> Taken {
+        let mut s = self.lock();
+        if s.current != generation {
+            return Taken {
+                superseded: true,
+                ..Taken::default()
+            };
+        }
+        s.bytes = 0;
+        Taken {
+            frames: s.outbox.drain(..).collect(),
+            superseded: false,
+            closed: s.closed.clone(),
+        }
+    }
+
+    /// Queues messages; false (and the session closed) if the outbox would pass its bound.
+    pub fn push(&self, frames: impl IntoIterator<Item = Frame>) -> bool {
+        let ok = {
+            let mut s = self.lock();
+            if s.closed.is_some() {
+                return false;
+            }
+            for f in frames {
+                s.bytes += f.json.len();
+                s.outbox.push_back(f);
+            }
+            if s.bytes > self.limit {
+                s.outbox.clear();
+                s.bytes = 0;
+                s.closed = Some("output buffer overflow (client not reading)".into());
+                false
+            } else {
+                true
+            }
+        };
+        self.bump();
+        ok
+    }
+
+    /// Queues one message.
+    pub fn push_msg(&self, msg: Message) -> bool {
+        self.push([Frame::new(msg)])
+    }
+
+    /// Ends the session from the browser's side (the page said it is leaving).
+    pub fn end(&self, reason: &str) {
+        self.close(reason);
+    }
+
+    /// Ends the session; transports deliver what is queued, then close.
+    fn close(&self, reason: &str) {
+        {
+            let mut s = self.lock();
+            if s.closed.is_none() {
+                s.closed = Some(reason.to_string());
+            }
+        }
+        self.bump();
+    }
+
+    /// Why the session ended, if it did.
+    pub fn closed(&self) -> Option<String> {
+        self.lock().closed.clone()
+    }
+
+    /// Merges flags this front end learnt (the page's `hello`).
+    pub fn merge_flags(&self, update: &Map<String, Value>) {
+        let mut f = self.flags.lock().unwrap_or_else(|p| p.into_inner());
+        merge_flags(&mut f, update);
+    }
+
+    /// Renders server output for the browser: markup becomes ANSI at the session's colour
+    /// level (or plain text for screen readers); out-of-band messages pass as they are.
+    fn render(&self, msgs: Vec<Message>) -> Vec<Frame> {
+        let flags = self.flags.lock().unwrap_or_else(|p| p.into_inner());
+        let screen_reader = flags
+            .get("SCREENREADER")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let level = colour_level(&flags);
+        msgs.into_iter()
+            .map(|mut m| {
+                if m.name == "text" || m.name == "prompt" {
+                    for arg in &mut m.args {
+                        if let Value::String(s) = arg {
+                            *s = if screen_reader {
+                                markup::for_screen_reader(s)
+                            } else {
+                                markup::render(s, level)
+                            };
+                        }
+                    }
+                }
+                Frame::new(m)
+            })
+            .collect()
+    }
+}
+
+/// Why a session could not be found for a token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// No live session has this token (never had, expired or closed).
+    Unknown,
+    /// The token belongs to a session opened from another address.
+    WrongAddress {
+        /// The address that opened it.
+        owner: IpAddr,
+    },
+}
+
+/// Every browser session, by token.
+#[derive(Debug)]
+pub struct Hub {
+    sessions: Mutex<HashMap<String, Arc<WebSession>>>,
+    rng: SystemRandom,
+    core: mpsc::Sender<CoreEvent>,
+    grace: Duration,
+    outbox_limit: usize,
+}
+
+impl Hub {
+    /// A hub with no sessions.
+    pub fn new(core: mpsc::Sender<CoreEvent>, grace: Duration, outbox_limit: usize) -> Arc<Self> {
+        Arc::new(Hub {
+            sessions: Mutex::new(HashMap::new()),
+            rng: SystemRandom::new(),
+            core,
+            grace,
+            outbox_limit,
+        })
+    }
+
+    /// The channel to the portal core.
+    pub fn core(&self) -> &mpsc::Sender<CoreEvent> {
+        &self.core
+    }
+
+    /// Seconds a detached session lives.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<WebSession>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Finds the live session for `token`, if `address` may use it.
+    pub fn find(&self, token: &str, address: IpAddr) -> Result<Arc<WebSession>, Lookup> {
+        let s = self.map().get(token).cloned().ok_or(Lookup::Unknown)?;
+        if s.address != address {
+            return Err(Lookup::WrongAddress { owner: s.address });
+        }
+        if s.closed().is_some() {
+            return Err(Lookup::Unknown);
+        }
+        Ok(s)
+    }
+
+    /// Opens a new portal session for a browser at `address` (`secure`: over HTTPS); the
+    /// error is the reason the core refused it, for the player.
+    pub async fn open(
+        self: &Arc<Self>,
+        protocol: &'static str,
+        address: IpAddr,
+        secure: bool,
+    ) -> Result<Arc<WebSession>, String> {
+        let token = self.new_token().ok_or("Internal error; try again later.")?;
+        let (handle, rx) = mpsc::channel(SESSION_CHANNEL);
+        let (reply, answer) = oneshot::channel();
+        let open = CoreEvent::Open {
+            protocol_key: protocol,
+            address,
+            handle,
+            reply,
+        };
+        let stopping = || "The portal is shutting down.".to_string();
+        self.core.send(open).await.map_err(|_| stopping())?;
+        let id = answer.await.map_err(|_| stopping())??;
+        let session = Arc::new(WebSession {
+            id,
+            token: token.clone(),
+            address,
+            protocol,
+            state: Mutex::new(State {
+                outbox: VecDeque::new(),
+                bytes: 0,
+                current: 0,
+                next_gen: 0,
+                detached_since: Some(Instant::now()),
+                closed: None,
+            }),
+            changed: watch::Sender::new(0),
+            flags: Mutex::new(crate::session::default_flags()),
+            limit: self.outbox_limit,
+        });
+        // What the front end knows about a browser, told to the server as TTYPE/MTTS would.
+        let mut told = Map::new();
+        for key in ["ANSI", "XTERM256", "TRUECOLOR", "UTF-8"] {
+            told.insert(key.into(), Value::Bool(true));
+        }
+        told.insert("SSL".into(), Value::Bool(secure));
+        told.insert("ENCODING".into(), Value::from("utf-8"));
+        told.insert("CLIENTNAME".into(), Value::from("web browser"));
+        session.merge_flags(&told);
+        let _ = self.core.send(CoreEvent::Flags { id, flags: told }).await;
+        self.map().insert(token, session.clone());
+        let span = tracing::info_span!("conn", protocol, peer = %address, session = id);
+        tokio::spawn(pump(self.clone(), session.clone(), rx).instrument(span));
+        Ok(session)
+    }
+
+    fn new_token(&self) -> Option<String> {
+        let mut bytes = [0u8; 16];
+        self.rng.fill(&mut bytes).ok()?;
+        Some(base64url(&bytes))
+    }
+
+    fn remove(&self, token: &str) {
+        self.map().remove(token);
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Renders what the core sends into the session's outbox, and closes the session when the
+/// core says so, when its outbox overflows, or when no transport came back in time.
+async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<ToSession>) {
+    tracing::info!("connected");
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut changes = session.changed.subscribe();
+    let reason = loop {
+        tokio::select! {
+            r = changes.changed() => {
+                // Ended from the browser's side (`end`), or the outbox overflowed.
+                if let (Ok(()), Some(reason)) = (r, session.closed()) {
+                    break reason;
+                }
+            }
+            cmd = rx.recv() => match cmd {
+                Some(ToSession::DataOut(msgs)) => {
+                    let frames = session.render(msgs);
+                    if !session.push(frames) {
+                        tracing::warn!(limit = session.limit, "output buffer overflow; closing");
+                        break session.closed().unwrap_or_default();
+                    }
+                }
+                Some(ToSession::SetFlags(flags)) => session.merge_flags(&flags),
+                Some(ToSession::Disconnect(reason)) => {
+                    let mut m = Message::new("disconnect");
+                    m.args.push(Value::String(markup::strip(&reason)));
+                    session.push_msg(m);
+                    session.close(&reason);
+                    break reason;
+                }
+                None => {
+                    session.close("output buffer overflow (client not reading)");
+                    break "output buffer overflow (client not reading)".into();
+                }
+            },
+            _ = tick.tick() => {
+                let gone = {
+                    let s = session.lock();
+                    s.detached_since.is_some_and(|t| t.elapsed() >= hub.grace)
+                };
+                if gone {
+                    let reason = format!(
+                        "no connection from the browser for {} s",
+                        hub.grace.as_secs()
+                    );
+                    session.close(&reason);
+                    break reason;
+                }
+            }
+        }
+    };
+    tracing::info!(%reason, "disconnected");
+    let _ = hub
+        .core
+        .send(CoreEvent::Closed {
+            id: session.id,
+            reason: reason.clone(),
+        })
+        .await;
+    // Give an attached transport a moment to deliver the last messages (the reason).
+    let deadline = tokio::time::Instant::now() + CLOSE_LINGER;
+    loop {
+        let drained = {
+            let s = session.lock();
+            s.outbox.is_empty() || s.current == 0
+        };
+        if drained {
+            break;
+        }
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { break },
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    hub.remove(&session.token);
+}
+
+/// URL-safe base64 without padding (RFC 4648 §5).
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            let idx = ((n >> (18 - 6 * i)) & 63) as usize;
+            out.push(char::from(ALPHABET[idx]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_rfc_4648_vectors() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"", ""),
+            (b"f", "Zg"),
+            (b"fo", "Zm8"),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg"),
+            (b"fooba", "Zm9vYmE"),
+            (b"\xfb\xff\xbf", "-_-_"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(base64url(input), want);
+        }
+        assert_eq!(base64url(&[0u8; 16]).len(), 22);
+    }
+
+    fn session(limit: usize) -> WebSession {
+        WebSession {
+            id: 1,
+            token: "t".into(),
+            address: IpAddr::from([127, 0, 0, 1]),
+            protocol: crate::session::protocol::WEBSOCKET,
+            state: Mutex::new(State {
+                outbox: VecDeque::new(),
+                bytes: 0,
+                current: 0,
+                next_gen: 0,
+                detached_since: None,
+                closed: None,
+            }),
+            changed: watch::Sender::new(0),
+            flags: Mutex::new(Map::new()),
+            limit,
+        }
+    }
+
+    #[test]
+    fn the_newest_transport_wins_and_gets_what_was_queued() {
+        let s = session(1 << 20);
+        let a = s.attach();
+        assert!(s.push_msg(Message::text("one")));
+        let b = s.attach();
+        assert!(s.take(a.generation).superseded);
+        let t = s.take(b.generation);
+        assert!(!t.superseded);
+        assert_eq!(t.frames.len(), 1);
+        assert_eq!(t.frames[0].json, r#"["text",["one"],{}]"#);
+        // Detaching an old generation does not detach the new one.
+        s.detach(a.generation);
+        assert_eq!(s.lock().current, b.generation);
+        s.detach(b.generation);
+        assert!(s.lock().detached_since.is_some());
+    }
+
+    #[test]
+    fn an_outbox_past_its_bound_closes_the_session() {
+        let s = session(100);
+        assert!(s.push_msg(Message::text("x".repeat(40))));
+        assert!(!s.push_msg(Message::text("y".repeat(80))));
+        assert!(s.closed().unwrap().contains("overflow"));
+        let g = s.attach().generation;
+        assert!(s.take(g).frames.is_empty());
+    }
+
+    #[test]
+    fn text_is_rendered_for_the_sessions_colour_level() {
+        let s = session(1 << 20);
+        let mut flags = Map::new();
+        flags.insert("ANSI".into(), Value::Bool(true));
+        s.merge_flags(&flags);
+        let f = s.render(vec![Message::text("|rred|n"), Message::new("Char.Vitals")]);
+        assert_eq!(f[0].msg.first_str(), Some("\x1b[22;31mred\x1b[0m"));
+        assert_eq!(f[1].json, r#"["Char.Vitals",[],{}]"#);
+        flags.insert("SCREENREADER".into(), Value::Bool(true));
+        s.merge_flags(&flags);
+        let f = s.render(vec![Message::text("|rred|n")]);
+        assert_eq!(f[0].msg.first_str(), Some("red"));
+    }
+}

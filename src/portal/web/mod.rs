@@ -1,0 +1,593 @@
+//! The web front end: the page players open in a browser, and the two ways it talks to the
+//! portal, a WebSocket (`webclient/websocket`) and, where a proxy blocks WebSockets,
+//! long-polling (`webclient/ajax`).
+//!
+//! One listener serves all of it, over HTTPS with the `[tls]` certificate (plain HTTP only
+//! when `[web] tls = false`, behind a reverse proxy). Each TCP connection is a small HTTP/1.1
+//! loop ([`http`]); the routes are:
+//!
+//! - `GET /`, `/client.js`, `/ansi.js`, `/style.css`: the page ([`assets`]);
+//! - `GET /ws`: the WebSocket ([`ws`]);
+//! - `POST /ajax/open|input|poll|close`: long-polling ([`ajax`]).
+//!
+//! Sessions live in the [`hub`], not in connections, so a page can lose its connection and
+//! come back to the same session within `[web] reconnect_grace_secs`. The wire format is
+//! documented in `docs/webclient.md`.
+
+mod ajax;
+mod assets;
+pub mod http;
+pub mod hub;
+mod ws;
+
+use super::core::CoreEvent;
+use crate::certs::ReloadableTls;
+use crate::config::{Limits, WebConfig};
+use crate::markup;
+use crate::message::Message;
+use http::{HttpError, Request, Response};
+use hub::{Hub, Lookup, WebSession};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument;
+
+/// How long an idle keep-alive connection (or a slow request head) is kept.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long writing one response may stall.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest out-of-band message name accepted from a browser.
+const MAX_NAME: usize = 64;
+
+/// What every web connection task shares.
+#[derive(Debug)]
+pub struct WebShared {
+    /// `[web]`.
+    pub config: WebConfig,
+    /// `[limits]`.
+    pub limits: Limits,
+    /// Browser sessions.
+    pub hub: Arc<Hub>,
+    /// Whether the listener speaks HTTPS.
+    pub secure: bool,
+    /// HTTP connections held per address.
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl WebShared {
+    /// Shared state for a listener.
+    pub fn new(
+        config: WebConfig,
+        limits: Limits,
+        core: mpsc::Sender<CoreEvent>,
+        secure: bool,
+    ) -> Arc<Self> {
+        let hub = Hub::new(
+            core,
+            Duration::from_secs(config.reconnect_grace_secs),
+            limits.output_buffer_bytes,
+        );
+        Arc::new(WebShared {
+            config,
+            limits,
+            hub,
+            secure,
+            per_address: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The client's address: the peer's, or, when the peer is a trusted proxy, the last
+    /// address in `X-Forwarded-For` that is not one.
+    pub fn client_ip(&self, peer: IpAddr, req: &Request) -> IpAddr {
+        if !self.config.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        let forwarded: Vec<&str> = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "x-forwarded-for")
+            .flat_map(|(_, v)| v.split(','))
+            .collect();
+        for hop in forwarded.iter().rev() {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) if self.config.trusted_proxies.contains(&ip) => continue,
+                Ok(ip) => return ip,
+                Err(_) => {
+                    tracing::info!(hop = %hop.trim(), "unparsable X-Forwarded-For entry; using the proxy's address");
+                    return peer;
+                }
+            }
+        }
+        peer
+    }
+
+    /// Whether the request's `Origin` (if it has one: browsers always send it on these
+    /// requests) is the page's own or an allowed one.
+    pub fn origin_allowed(&self, req: &Request) -> bool {
+        let Some(origin) = req.header("origin") else {
+            return true;
+        };
+        let origin = origin.trim_end_matches('/');
+        if self
+            .config
+            .allowed_origins
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(origin))
+        {
+            return true;
+        }
+        let Some(host) = req.header("host") else {
+            return false;
+        };
+        let same = |scheme: &str| {
+            origin
+                .strip_prefix(scheme)
+                .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+        };
+        // Behind a TLS-terminating proxy the page is https while this listener is not.
+        same("https://") || (!self.secure && same("http://"))
+    }
+
+    fn take_slot(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
+        let mut map = self.per_address.lock().ok()?;
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.config.http_connections_per_address {
+            return None;
+        }
+        *n += 1;
+        Some(ConnSlot {
+            shared: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One address's place among open HTTP connections; given back on drop.
+struct ConnSlot {
+    shared: Arc<WebShared>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.shared.per_address.lock()
+            && let Some(n) = map.get_mut(&self.ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Accepts web connections until `stop` turns true.
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<WebShared>,
+    tls: Option<Arc<ReloadableTls>>,
+    handshake_timeout: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let connections = Arc::new(Semaphore::new(shared.limits.max_connections));
+    super::accept_each(listener, stop, |stream, peer| {
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many web connections; closed");
+            return;
+        };
+        let Some(slot) = shared.take_slot(peer.ip()) else {
+            tracing::warn!(%peer, limit = shared.config.http_connections_per_address, "too many web connections from one address; closed");
+            return;
+        };
+        let shared = shared.clone();
+        let tls = tls.as_ref().map(|t| t.acceptor());
+        let span = tracing::info_span!("http", %peer);
+        tokio::spawn(
+            async move {
+                let _held = (permit, slot);
+                match tls {
+                    None => serve(stream, peer, shared).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(s)) => serve(s, peer, shared).await,
+                            Ok(Err(e)) => tracing::info!(error = %e, "tls handshake failed; closed"),
+                            Err(_) => tracing::info!("tls handshake timed out; closed"),
+                        }
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    })
+    .await;
+}
+
+/// What a request asks of the connection after its response.
+enum Next {
+    /// Answer and carry on (or close, per keep-alive).
+    Respond(Response),
+    /// Hand the connection to the WebSocket.
+    Upgrade,
+}
+
+/// Serves HTTP requests on one connection until it closes or upgrades.
+async fn serve<S>(stream: S, peer: SocketAddr, shared: Arc<WebShared>)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let mut stream = stream;
+    let mut buf = Vec::new();
+    loop {
+        let read = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            http::read_request(&mut stream, &mut buf, shared.config.max_message_bytes),
+        )
+        .await;
+        let req = match read {
+            Err(_) => return,
+            Ok(Err(HttpError::Closed)) => return,
+            Ok(Err(HttpError::Io(e))) => {
+                tracing::debug!(error = %e, "http connection failed");
+                return;
+            }
+            Ok(Err(HttpError::Refused { status, reason })) => {
+                tracing::info!(status, %reason, "bad http request; closing");
+                let r = Response::error(status, &reason).encode(false, false);
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&r)).await;
+                return;
+            }
+            Ok(Ok(req)) => req,
+        };
+        let ip = shared.client_ip(peer.ip(), &req);
+        let keep_alive = req.keep_alive();
+        let head_only = req.method == "HEAD";
+        let next = route(&req, ip, &shared).await;
+        let response = match next {
+            Next::Upgrade => {
+                ws::upgrade(stream, buf, req, ip, shared).await;
+                return;
+            }
+            Next::Respond(r) => r,
+        };
+        if response.status >= 400 {
+            tracing::debug!(status = response.status, method = %req.method, path = %req.path, "http error");
+        }
+        let bytes = response.encode(keep_alive, head_only);
+        match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+        if !keep_alive {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
+}
+
+async fn route(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Next {
+    let method = req.method.as_str();
+    let path = req.path.as_str();
+    if let Some(asset) = assets::find(path) {
+        return Next::Respond(match method {
+            "GET" | "HEAD" => asset.response(shared.secure),
+            _ => Response::error(405, "use GET").with("Allow", "GET, HEAD"),
+        });
+    }
+    match path {
+        "/ws" => {
+            if method != "GET" {
+                return Next::Respond(Response::error(405, "use GET").with("Allow", "GET"));
+            }
+            if !req.header_has("upgrade", "websocket") {
+                return Next::Respond(
+                    Response::error(426, "this is the WebSocket endpoint")
+                        .with("Upgrade", "websocket"),
+                );
+            }
+            Next::Upgrade
+        }
+        "/ajax/open" | "/ajax/input" | "/ajax/poll" | "/ajax/close" => {
+            if method != "POST" {
+                return Next::Respond(Response::error(405, "use POST").with("Allow", "POST"));
+            }
+            if !shared.origin_allowed(req) {
+                tracing::warn!(origin = req.header("origin").unwrap_or(""), %ip, "long-poll request from a foreign origin refused");
+                return Next::Respond(Response::error(403, "origin not allowed"));
+            }
+            Next::Respond(ajax::handle(path, req, ip, shared).await)
+        }
+        _ => Next::Respond(Response::error(404, "no such page")),
+    }
+}
+
+/// Finds a session by token for `ip`, as an HTTP error when it cannot be used.
+fn resume(shared: &WebShared, token: &str, ip: IpAddr) -> Result<Arc<WebSession>, Response> {
+    match shared.hub.find(token, ip) {
+        Ok(s) => Ok(s),
+        Err(Lookup::Unknown) => Err(Response::error(
+            410,
+            "this session has ended; open a new one",
+        )),
+        Err(Lookup::WrongAddress { owner }) => {
+            tracing::warn!(%ip, %owner, "session token used from another address; refused");
+            Err(Response::error(
+                403,
+                "this session belongs to another address",
+            ))
+        }
+    }
+}
+
+/// Takes what a browser sent: lines of `text` go to the core one by one (cut to
+/// `max_line_length` and cleaned of control characters, as telnet lines are), `hello`
+/// sets protocol_flags, other names pass to the server as out-of-band input.
+pub async fn data_in(shared: &WebShared, session: &WebSession, messages: Vec<Message>) {
+    let core = shared.hub.core();
+    let max_line = shared.limits.max_line_length;
+    for m in messages {
+        match m.name.as_str() {
+            "text" => {
+                for arg in &m.args {
+                    let Some(text) = arg.as_str() else {
+                        refuse(session, "text arguments must be strings");
+                        continue;
+                    };
+                    for line in text.split('\n') {
+                        let line = line.strip_suffix('\r').unwrap_or(line);
+                        let line = if line.len() > max_line {
+                            tracing::info!(limit = max_line, "input line too long; cut");
+                            session.push_msg(Message::text(format!(
+                                "Your line was longer than {max_line} bytes; only the first {max_line} were kept."
+                            )));
+                            cut(line, max_line)
+                        } else {
+                            line
+                        };
+                        let ev = CoreEvent::DataIn {
+                            id: session.id,
+                            messages: vec![Message::text(markup::sanitize_input(line))],
+                        };
+                        if core.send(ev).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            "hello" => {
+                let flags = hello_flags(&m.kwargs);
+                if !flags.is_empty() {
+                    session.merge_flags(&flags);
+                    let _ = core
+                        .send(CoreEvent::Flags {
+                            id: session.id,
+                            flags,
+                        })
+                        .await;
+                }
+            }
+            name if name.is_empty()
+                || name.len() > MAX_NAME
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+            {
+                refuse(
+                    session,
+                    "message names are letters, digits, '.', '_' or '-'",
+                );
+            }
+            _ => {
+                let ev = CoreEvent::DataIn {
+                    id: session.id,
+                    messages: vec![m],
+                };
+                if core.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Tells the page that something it sent was refused.
+fn refuse(session: &WebSession, why: &str) {
+    tracing::info!(%why, "bad message from browser");
+    let mut m = Message::new("error");
+    m.args.push(Value::String(format!("bad message: {why}")));
+    session.push_msg(m);
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// protocol_flags from the page's `hello`: its name, its size in characters, whether a
+/// screen reader is in use.
+fn hello_flags(kwargs: &Map<String, Value>) -> Map<String, Value> {
+    let mut flags = Map::new();
+    if let Some(name) = kwargs.get("client").and_then(Value::as_str) {
+        let name: String = markup::sanitize_input(name).chars().take(64).collect();
+        if !name.is_empty() {
+            let version = kwargs.get("version").and_then(Value::as_str).map(|v| {
+                markup::sanitize_input(v)
+                    .chars()
+                    .take(32)
+                    .collect::<String>()
+            });
+            flags.insert("CLIENTNAME".into(), Value::from(name));
+            if let Some(v) = version.filter(|v| !v.is_empty()) {
+                flags.insert("CLIENTVERSION".into(), Value::from(v));
+            }
+        }
+    }
+    for (key, flag) in [("width", "SCREENWIDTH"), ("height", "SCREENHEIGHT")] {
+        if let Some(n) = kwargs.get(key).and_then(Value::as_u64)
+            && (1..=1000).contains(&n)
+        {
+            flags.insert(flag.into(), Value::from(n));
+        }
+    }
+    if let Some(b) = kwargs.get("screenreader").and_then(Value::as_bool) {
+        flags.insert("SCREENREADER".into(), Value::Bool(b));
+    }
+    flags
+}
+
+/// Parses one message `[name, [args…], {kwargs…}]` (args and kwargs may be left out).
+pub fn parse_message(value: Value) -> Result<Message, &'static str> {
+    const SHAPE: &str = "expected [name, [args…], {kwargs…}]";
+    let Value::Array(mut parts) = value else {
+        return Err(SHAPE);
+    };
+    if parts.is_empty() || parts.len() > 3 {
+        return Err(SHAPE);
+    }
+    let kwargs = match parts.len() {
+        3 => match parts.pop() {
+            Some(Value::Object(m)) => m,
+            Some(Value::Null) => Map::new(),
+            _ => return Err(SHAPE),
+        },
+        _ => Map::new(),
+    };
+    let args = match parts.len() {
+        2 => match parts.pop() {
+            Some(Value::Array(a)) => a,
+            Some(Value::Null) => Vec::new(),
+            Some(other) => vec![other],
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let Some(Value::String(name)) = parts.pop() else {
+        return Err(SHAPE);
+    };
+    Ok(Message { name, args, kwargs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "GET".into(),
+            path: "/ws".into(),
+            query: None,
+            version: 1,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: Vec::new(),
+        }
+    }
+
+    fn shared(secure: bool, config: WebConfig) -> Arc<WebShared> {
+        let (tx, _rx) = mpsc::channel(1);
+        WebShared::new(config, Limits::default(), tx, secure)
+    }
+
+    #[tokio::test]
+    async fn origins_must_be_the_pages_own_or_listed() {
+        let config = WebConfig {
+            allowed_origins: vec!["https://mud.example.org".into()],
+            ..WebConfig::default()
+        };
+        let s = shared(true, config.clone());
+        let host = ("host", "play.example.org:4001");
+        assert!(s.origin_allowed(&request(&[host])));
+        assert!(s.origin_allowed(&request(&[
+            host,
+            ("origin", "https://play.example.org:4001")
+        ])));
+        assert!(s.origin_allowed(&request(&[host, ("origin", "https://MUD.example.org")])));
+        assert!(!s.origin_allowed(&request(&[host, ("origin", "https://evil.example")])));
+        assert!(!s.origin_allowed(&request(&[host, ("origin", "null")])));
+        // An https page must not be driven from an http origin of the same host.
+        assert!(!s.origin_allowed(&request(&[
+            host,
+            ("origin", "http://play.example.org:4001")
+        ])));
+        assert!(!s.origin_allowed(&request(&[("origin", "https://play.example.org:4001")])));
+        let plain = shared(false, config);
+        assert!(plain.origin_allowed(&request(&[
+            host,
+            ("origin", "http://play.example.org:4001")
+        ])));
+        assert!(plain.origin_allowed(&request(&[
+            host,
+            ("origin", "https://play.example.org:4001")
+        ])));
+    }
+
+    #[tokio::test]
+    async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let config = WebConfig {
+            trusted_proxies: vec![proxy],
+            ..WebConfig::default()
+        };
+        let s = shared(false, config);
+        let req = request(&[("x-forwarded-for", "203.0.113.9, 198.51.100.7, 10.0.0.1")]);
+        assert_eq!(
+            s.client_ip(proxy, &req),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        let stranger: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(s.client_ip(stranger, &req), stranger);
+        assert_eq!(s.client_ip(proxy, &request(&[])), proxy);
+        let bad = request(&[("x-forwarded-for", "not-an-ip")]);
+        assert_eq!(s.client_ip(proxy, &bad), proxy);
+    }
+
+    #[test]
+    fn messages_parse_in_every_accepted_shape() {
+        let m = parse_message(json!(["text", ["look"], {}])).unwrap();
+        assert_eq!(m, Message::text("look"));
+        let m = parse_message(json!(["text", "look"])).unwrap();
+        assert_eq!(m, Message::text("look"));
+        let m = parse_message(json!(["ping"])).unwrap();
+        assert_eq!(m, Message::new("ping"));
+        for bad in [
+            json!({"text": "look"}),
+            json!([]),
+            json!([1, [], {}]),
+            json!(["a", [], {}, 4]),
+            json!(["a", [], 5]),
+        ] {
+            assert!(parse_message(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hello_sets_only_sane_flags() {
+        let kwargs = json!({"client": "Portcullis web\u{1b}[31m", "version": "1", "width": 100,
+            "height": 0, "screenreader": true});
+        let flags = hello_flags(kwargs.as_object().unwrap());
+        assert_eq!(flags["CLIENTNAME"], "Portcullis web[31m");
+        assert_eq!(flags["CLIENTVERSION"], "1");
+        assert_eq!(flags["SCREENWIDTH"], 100);
+        assert!(!flags.contains_key("SCREENHEIGHT"));
+        assert_eq!(flags["SCREENREADER"], true);
+    }
+
+    #[test]
+    fn lines_are_cut_on_character_boundaries() {
+        assert_eq!(cut("héllo", 2), "h");
+        assert_eq!(cut("héllo", 3), "hé");
+        assert_eq!(cut("abc", 10), "abc");
+    }
+}

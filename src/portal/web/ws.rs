@@ -1,0 +1,356 @@
+//! The WebSocket transport (`GET /ws`).
+//!
+//! The upgrade is checked here (origin, version, key, token) and answered by hand; the
+//! frames are `tungstenite`'s, with the message size bounded by `[web] max_message_bytes`.
+//! Two subprotocols:
+//!
+//! - JSON (no subprotocol, or `portcullis.json`): each text frame is one message
+//!   `[name, [args], {kwargs}]`, both ways; the first one the page gets is `session`, with
+//!   the token that resumes the session (`/ws?token=…`) after the connection drops.
+//! - `terminal.mudstandards.org`: plain terminal text both ways (input split into lines,
+//!   output with ANSI colours and `\r\n`), for generic clients; no out-of-band data and no
+//!   resume.
+
+use super::WebShared;
+use super::http::{Request, Response};
+use super::hub::{Frame, Lookup, WebSession};
+use crate::message::Message;
+use crate::session::protocol;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Map, Value};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tracing::Instrument;
+
+/// The plain-terminal subprotocol.
+pub const TERMINAL: &str = "terminal.mudstandards.org";
+/// The JSON subprotocol (also what a client that names none gets).
+pub const JSON: &str = "portcullis.json";
+/// Pings a quiet connection this often, so dead ones are noticed and proxies keep it open.
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// How long one write may stall before the connection is given up (the session stays).
+const WRITE_STALL: Duration = Duration::from_secs(10);
+
+/// Which way frames are read and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Json,
+    Terminal,
+}
+
+/// Answers an upgrade request: refuses it with an HTTP error, or switches protocols and
+/// runs the WebSocket until it closes.
+pub async fn upgrade<S>(
+    mut stream: S,
+    leftover: Vec<u8>,
+    req: Request,
+    ip: IpAddr,
+    shared: Arc<WebShared>,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let refuse = |status: u16, why: &str| Response::error(status, why).encode(false, false);
+    let key = req.header("sec-websocket-key").map(str::to_owned);
+    let checked = if !shared.origin_allowed(&req) {
+        tracing::warn!(origin = req.header("origin").unwrap_or(""), %ip, "websocket from a foreign origin refused");
+        Err(refuse(403, "origin not allowed"))
+    } else if req.header("sec-websocket-version") != Some("13") {
+        Err(Response::error(426, "WebSocket version 13 only")
+            .with("Sec-WebSocket-Version", "13")
+            .encode(false, false))
+    } else if key.is_none() || !req.header_has("connection", "upgrade") {
+        Err(refuse(400, "not a WebSocket upgrade"))
+    } else {
+        Ok(())
+    };
+    if let Err(bytes) = checked {
+        let _ = stream.write_all(&bytes).await;
+        return;
+    }
+    let mode = if req.header_has("sec-websocket-protocol", TERMINAL)
+        && !req.header_has("sec-websocket-protocol", JSON)
+    {
+        Mode::Terminal
+    } else {
+        Mode::Json
+    };
+    // A token names the session to resume (JSON only); one from another address is refused
+    // before anything is switched.
+    let mut resumed = None;
+    if let (Mode::Json, Some(token)) = (mode, req.query_param("token").filter(|t| !t.is_empty())) {
+        match shared.hub.find(token, ip) {
+            Ok(s) => resumed = Some(s),
+            Err(Lookup::Unknown) => {
+                tracing::info!(%ip, "websocket resume with an unknown or expired token; new session");
+            }
+            Err(Lookup::WrongAddress { owner }) => {
+                tracing::warn!(%ip, %owner, "session token used from another address; refused");
+                let _ = stream
+                    .write_all(&refuse(403, "this session belongs to another address"))
+                    .await;
+                return;
+            }
+        }
+    }
+
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(
+        key.unwrap_or_default().as_bytes(),
+    );
+    let mut head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+    );
+    if req.header_has("sec-websocket-protocol", JSON) {
+        head.push_str(&format!("Sec-WebSocket-Protocol: {JSON}\r\n"));
+    } else if mode == Mode::Terminal {
+        head.push_str(&format!("Sec-WebSocket-Protocol: {TERMINAL}\r\n"));
+    }
+    head.push_str("\r\n");
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let limit = shared.config.max_message_bytes;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
+        .read_buffer_size(4096)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(limit.max(shared.limits.output_buffer_bytes) * 2);
+    let mut ws =
+        WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await;
+
+    let was_resumed = resumed.is_some();
+    let session = match resumed {
+        Some(s) => s,
+        None => match shared
+            .hub
+            .open(protocol::WEBSOCKET, ip, shared.secure)
+            .await
+        {
+            Ok(s) => s,
+            Err(reason) => {
+                tracing::info!(%ip, %reason, "websocket session refused");
+                let mut m = Message::new("disconnect");
+                m.args.push(Value::String(reason.clone()));
+                let out = match mode {
+                    Mode::Json => Frame::new(m).json,
+                    Mode::Terminal => format!("{reason}\r\n"),
+                };
+                let _ = ws.send(WsMessage::text(out)).await;
+                let _ = ws.close(Some(close(CloseCode::Again, &reason))).await;
+                return;
+            }
+        },
+    };
+    let span = tracing::info_span!("ws", session = session.id, resumed = was_resumed);
+    run(ws, session, mode, was_resumed, shared)
+        .instrument(span)
+        .await;
+}
+
+fn close(code: CloseCode, reason: &str) -> CloseFrame {
+    // A close reason is at most 123 bytes.
+    let mut end = reason.len().min(120);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame {
+        code,
+        reason: reason[..end].to_string().into(),
+    }
+}
+
+/// Carries one session over one WebSocket until either ends.
+async fn run<S>(
+    ws: WebSocketStream<S>,
+    session: Arc<WebSession>,
+    mode: Mode,
+    resumed: bool,
+    shared: Arc<WebShared>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut sink, mut source) = ws.split();
+    let mut attachment = session.attach();
+    let generation = attachment.generation;
+    if resumed {
+        tracing::info!("browser came back to its session");
+    }
+    if mode == Mode::Json {
+        let mut hello = Map::new();
+        hello.insert("token".into(), Value::from(session.token.clone()));
+        hello.insert(
+            "grace_secs".into(),
+            Value::from(shared.config.reconnect_grace_secs),
+        );
+        hello.insert("resumed".into(), Value::Bool(resumed));
+        hello.insert("protocol".into(), Value::from(session.protocol));
+        let m = Message {
+            name: "session".into(),
+            args: Vec::new(),
+            kwargs: hello,
+        };
+        if sink
+            .send(WsMessage::text(Frame::new(m).json))
+            .await
+            .is_err()
+        {
+            session.detach(generation);
+            return;
+        }
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.reset();
+    let end: Option<CloseFrame> = loop {
+        let taken = session.take(generation);
+        if taken.superseded {
+            tracing::info!("the session was resumed on another connection; closing this one");
+            break Some(close(CloseCode::Normal, "session resumed elsewhere"));
+        }
+        if !taken.frames.is_empty() {
+            for f in &taken.frames {
+                let out = match mode {
+                    Mode::Json => f.json.clone(),
+                    Mode::Terminal => match terminal_text(&f.msg) {
+                        Some(t) => t,
+                        None => continue,
+                    },
+                };
+                if sink.feed(WsMessage::text(out)).await.is_err() {
+                    break;
+                }
+            }
+            match tokio::time::timeout(WRITE_STALL, sink.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::info!(error = %e, "websocket write failed");
+                    break None;
+                }
+                Err(_) => {
+                    tracing::info!(
+                        "websocket write stalled; dropping the connection (the session waits)"
+                    );
+                    break None;
+                }
+            }
+        }
+        if let Some(reason) = taken.closed {
+            break Some(close(CloseCode::Normal, &reason));
+        }
+        tokio::select! {
+            r = attachment.changes.changed() => if r.is_err() { break None },
+            _ = ping.tick() => {
+                if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
+            }
+            incoming = source.next() => match incoming {
+                None => break None,
+                Some(Err(e)) => {
+                    use tokio_tungstenite::tungstenite::Error;
+                    match e {
+                        Error::Capacity(c) => {
+                            tracing::warn!(error = %c, limit = shared.config.max_message_bytes, "websocket message too big; closing");
+                            break Some(close(CloseCode::Size, "message too big"));
+                        }
+                        Error::Protocol(p) => {
+                            tracing::info!(error = %p, "websocket protocol error; closing");
+                            break Some(close(CloseCode::Protocol, "protocol error"));
+                        }
+                        Error::Utf8(_) => {
+                            tracing::info!("websocket text that is not UTF-8; closing");
+                            break Some(close(CloseCode::Invalid, "text must be UTF-8"));
+                        }
+                        other => {
+                            tracing::debug!(error = %other, "websocket read failed");
+                            break None;
+                        }
+                    }
+                }
+                Some(Ok(WsMessage::Text(text))) => {
+                    let messages = match mode {
+                        Mode::Json => match serde_json::from_str::<Value>(text.as_str())
+                            .map_err(|_| "not JSON")
+                            .and_then(super::parse_message)
+                        {
+                            Ok(m) => vec![m],
+                            Err(why) => {
+                                super::refuse(&session, why);
+                                continue;
+                            }
+                        },
+                        Mode::Terminal => vec![Message::text(text.as_str())],
+                    };
+                    super::data_in(&shared, &session, messages).await;
+                }
+                Some(Ok(WsMessage::Binary(_))) => {
+                    tracing::info!("binary websocket frame; closing");
+                    break Some(close(CloseCode::Unsupported, "text frames only"));
+                }
+                Some(Ok(WsMessage::Close(_))) => {
+                    // The page said goodbye: it is leaving for good, unless it comes back.
+                    break None;
+                }
+                Some(Ok(_)) => {} // ping (answered by tungstenite), pong
+            }
+        }
+    };
+    session.detach(generation);
+    if let Some(frame) = end {
+        let _ = tokio::time::timeout(WRITE_STALL, sink.send(WsMessage::Close(Some(frame)))).await;
+    }
+    let _ = tokio::time::timeout(WRITE_STALL, sink.close()).await;
+    if session.closed().is_none() {
+        tracing::info!(
+            grace_secs = shared.config.reconnect_grace_secs,
+            "websocket closed; the session waits for the browser"
+        );
+    }
+}
+
+/// A message as plain terminal text, for the terminal subprotocol (None: not shown there).
+fn terminal_text(m: &Message) -> Option<String> {
+    let crlf = |s: &str| s.replace("\r\n", "\n").replace('\n', "\r\n");
+    match m.name.as_str() {
+        "text" | "disconnect" => {
+            let mut out = String::new();
+            for a in m.args.iter().filter_map(Value::as_str) {
+                out.push_str(&crlf(a));
+                out.push_str("\r\n");
+            }
+            Some(out)
+        }
+        "prompt" => m.first_str().map(crlf),
+        "error" => m.first_str().map(|s| format!("{}\r\n", crlf(s))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_text_has_crlf_line_ends_and_no_out_of_band_data() {
+        let mut m = Message::text("a\nb");
+        m.args.push(Value::from("c"));
+        assert_eq!(terminal_text(&m).as_deref(), Some("a\r\nb\r\nc\r\n"));
+        assert_eq!(
+            terminal_text(&Message::prompt("Password: ")).as_deref(),
+            Some("Password: ")
+        );
+        assert_eq!(terminal_text(&Message::new("Char.Vitals")), None);
+        assert_eq!(terminal_text(&Message::new("server_status")), None);
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        let f = close(CloseCode::Normal, &"é".repeat(100));
+        assert!(f.reason.len() <= 123);
+    }
+}
