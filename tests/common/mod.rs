@@ -590,6 +590,16 @@ pub fn run_limited(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> 
             let _ = pipe.write_all(&input);
         });
     }
+    wait_output_of(child, limit, &format!("{cmd:?}"))
+}
+
+/// Waits for a spawned child (stdout and stderr piped), killing it and failing the test if it
+/// takes longer than `limit`.
+pub fn wait_output(child: Child, limit: Duration) -> Output {
+    wait_output_of(child, limit, "the child process")
+}
+
+fn wait_output_of(mut child: Child, limit: Duration, what: &str) -> Output {
     let reader = |mut r: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -608,7 +618,7 @@ pub fn run_limited(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> 
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "{cmd:?} did not finish within {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
+                "{what} did not finish within {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
                 String::from_utf8_lossy(&out.join().unwrap()),
                 String::from_utf8_lossy(&err.join().unwrap())
             );

@@ -125,11 +125,15 @@ impl WebSession {
 
     /// Detaches a transport (if it is still the attached one); the grace period starts.
     pub fn detach(&self, generation: u64) {
-        let mut s = self.lock();
-        if s.current == generation {
+        {
+            let mut s = self.lock();
+            if s.current != generation {
+                return;
+            }
             s.current = 0;
             s.detached_since = Some(Instant::now());
         }
+        self.bump();
     }
 
     /// Takes what there is to deliver for the transport of this generation.
@@ -371,10 +375,20 @@ impl Hub {
 /// core says so, when its outbox overflows, or when no transport came back in time.
 async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<ToSession>) {
     tracing::info!("connected");
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut changes = session.changed.subscribe();
     let reason = loop {
+        // With nothing attached, the session ends when the grace period runs out; an attach
+        // or detach wakes this loop (through `changes`) to move the deadline.
+        let expires = session
+            .lock()
+            .detached_since
+            .map(|t| tokio::time::Instant::from_std(t + hub.grace));
+        let expiry = async {
+            match expires {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = changes.changed() => {
                 // Ended from the browser's side (`end`), or the outbox overflowed.
@@ -403,7 +417,7 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<To
                     break "output buffer overflow (client not reading)".into();
                 }
             },
-            _ = tick.tick() => {
+            _ = expiry => {
                 let gone = {
                     let s = session.lock();
                     s.detached_since.is_some_and(|t| t.elapsed() >= hub.grace)
