@@ -7,6 +7,7 @@
 //! Chromium (`apt-get install chromium`) and the npm packages (`npm ci` in `tests/browser`)
 //! are installed by `.ci/run`, which also sets `REQUIRE_BROWSER=1` so that there a missing
 //! browser fails the tests instead of skipping them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
