@@ -24,8 +24,11 @@ pub mod protocol {
     pub const WEBSOCKET: &str = "webclient/websocket";
     /// The web client long-polling (when a WebSocket cannot connect).
     pub const AJAX: &str = "webclient/ajax";
-    /// The web listener, as listed to the server and MSSP (it serves both web protocols).
+    /// The web listener over HTTPS, as listed to the server and MSSP (it serves both web
+    /// protocols).
     pub const WEB: &str = "web";
+    /// The web listener over plain HTTP (behind a reverse proxy, whose address is not known).
+    pub const WEB_PLAIN: &str = "web/http";
 
     /// Whether a session of this protocol is a browser's (which is told the server's state).
     pub fn is_web(key: &str) -> bool {

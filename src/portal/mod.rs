@@ -224,7 +224,12 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         })?;
         tracing::info!(protocol = protocol::WEB, tls = cfg.web.tls, %addr, "listening");
         listeners.push(ListenerInfo {
-            protocol: protocol::WEB.into(),
+            protocol: if cfg.web.tls {
+                protocol::WEB
+            } else {
+                protocol::WEB_PLAIN
+            }
+            .into(),
             addr: addr.to_string(),
         });
         web_listener = Some(l);

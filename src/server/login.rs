@@ -64,6 +64,7 @@ impl LoginScreen {
                 match l.protocol.as_str() {
                     protocol::TELNET_TLS => Some(format!("TLS on port {port}")),
                     protocol::SSH => Some(format!("SSH: ssh -p {port} <name>@<this host>")),
+                    protocol::WEB => Some(format!("a browser: https://<this host>:{port}/")),
                     _ => None,
                 }
             })
