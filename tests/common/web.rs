@@ -135,15 +135,27 @@ impl Portcullis {
 /// Waits (polling the log, bounded by [`WAIT`]) for a line after the first `skip` lines that
 /// satisfies `pred`; returns it.
 pub fn wait_log(log: &Log, skip: usize, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    wait_log_n(log, skip, 1, what, pred)
+}
+
+/// Waits (polling the log, bounded by [`WAIT`]) for `n` lines after the first `skip` lines
+/// that satisfy `pred`; returns the `n`th.
+pub fn wait_log_n(
+    log: &Log,
+    skip: usize,
+    n: usize,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
         let lines = log.lines();
-        if let Some(l) = lines.iter().skip(skip).find(|l| pred(l)) {
+        if let Some(l) = lines.iter().skip(skip).filter(|l| pred(l)).nth(n - 1) {
             return l.clone();
         }
         assert!(
             Instant::now() < deadline,
-            "log never had a line with {what}; new lines were:\n{}",
+            "log never had {n} line(s) with {what}; new lines were:\n{}",
             lines
                 .iter()
                 .skip(skip)
@@ -779,6 +791,19 @@ impl WebClient {
                     &text[self.seen.min(text.len())..]
                 );
             }
+        }
+    }
+
+    /// Waits until `needle` is anywhere in the text received (ignoring what `expect` consumed).
+    pub fn wait_contains(&mut self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.text().contains(needle) {
+            assert!(
+                self.pump() && Instant::now() < deadline,
+                "never got {needle:?} ({:?}); text was:\n{}",
+                self.ended,
+                self.text()
+            );
         }
     }
 

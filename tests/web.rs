@@ -1,0 +1,858 @@
+//! The web front end end to end, without a browser: the page and its assets, the WebSocket
+//! JSON protocol, the terminal subprotocol, long-polling, bounds, Origin checks, session
+//! tokens and resuming, reloads, and HTTPS. The contract is the web spec: routes, messages,
+//! status codes and close codes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::web::*;
+use common::*;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tungstenite::Message as Frame;
+
+const OTHER_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// A token no session has (right length and alphabet).
+const MADE_UP_TOKEN: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+
+/// The row for `name` in a `who` listing (the lines after its `Name  Protocol  Idle` header).
+fn who_row<'a>(who: &'a str, name: &str) -> &'a str {
+    who.lines()
+        .skip_while(|l| !(l.starts_with("Name") && l.contains("Protocol")))
+        .skip(1)
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("{name} not in who:\n{who}"))
+}
+
+/// The `session` kwargs' token, checked for shape.
+fn token_of(session: &Value) -> String {
+    let t = session["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in session {session}"))
+        .to_string();
+    assert!(
+        is_token(&t),
+        "token {t:?} is not 22 chars of URL-safe base64"
+    );
+    t
+}
+
+fn lower(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
+#[test]
+fn the_page_and_its_assets_are_served_with_security_headers() {
+    let p = Portcullis::start_web("", "");
+    assert!(
+        p.web_listening_line().contains("tls=false"),
+        "{}",
+        p.web_listening_line()
+    );
+    let port = p.web_port();
+
+    for path in ["/", "/index.html"] {
+        let r = request(None, port, "GET", path, &[], b"");
+        assert_eq!(r.status, 200, "GET {path}: {}", r.describe());
+        let ct = r.header("content-type").unwrap_or("");
+        assert!(
+            ct.starts_with("text/html"),
+            "GET {path}: content type {ct:?}"
+        );
+        let page = r.text();
+        assert!(
+            lower(&page).contains("<html"),
+            "GET {path} is not a page:\n{page}"
+        );
+        // ansi.js is loaded by client.js (a module import), not by the page itself.
+        for asset in ["/client.js", "/style.css"] {
+            assert!(
+                page.contains(asset),
+                "the page does not load {asset}:\n{page}"
+            );
+        }
+        // Nothing from elsewhere: the page works offline and leaks nothing to a CDN.
+        for outside in [
+            "src=\"http",
+            "href=\"http",
+            "src='http",
+            "href='http",
+            "src=\"//",
+            "href=\"//",
+        ] {
+            assert!(
+                !page.contains(outside),
+                "the page loads something from elsewhere ({outside}):\n{page}"
+            );
+        }
+        let csp = r
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("GET {path}: no Content-Security-Policy: {}", r.describe()));
+        assert!(csp.contains("'self'"), "CSP {csp:?}");
+        assert_eq!(
+            r.header("x-content-type-options").map(lower).as_deref(),
+            Some("nosniff"),
+            "GET {path}: {}",
+            r.describe()
+        );
+    }
+
+    for (path, kind) in [
+        ("/client.js", "javascript"),
+        ("/ansi.js", "javascript"),
+        ("/style.css", "text/css"),
+    ] {
+        let r = request(None, port, "GET", path, &[], b"");
+        assert_eq!(r.status, 200, "GET {path}: {}", r.describe());
+        let ct = r.header("content-type").unwrap_or("");
+        assert!(
+            ct.contains(kind),
+            "GET {path}: content type {ct:?}, wanted {kind}"
+        );
+        assert!(!r.body.is_empty(), "GET {path} is empty");
+        if path == "/client.js" {
+            assert!(
+                r.text().contains("ansi.js"),
+                "client.js does not load ansi.js"
+            );
+        }
+        assert_eq!(
+            r.header("x-content-type-options").map(lower).as_deref(),
+            Some("nosniff"),
+            "GET {path}: {}",
+            r.describe()
+        );
+    }
+
+    // Unknown paths, including attempts to climb out of the served files.
+    request(None, port, "GET", "/nope", &[], b"").assert_error(404);
+    let r = request(None, port, "GET", "/../config.toml", &[], b"");
+    assert!(
+        r.status == 404 || r.status == 400,
+        "GET /../config.toml: {}",
+        r.describe()
+    );
+    assert!(
+        !r.text().contains("data_dir"),
+        "the config leaked: {}",
+        r.describe()
+    );
+
+    // Wrong methods.
+    request(None, port, "POST", "/", &[], b"").assert_error(405);
+    request(None, port, "GET", "/ajax/poll", &[], b"").assert_error(405);
+    request(None, port, "DELETE", "/client.js", &[], b"").assert_error(405);
+}
+
+#[test]
+fn websocket_players_talk_with_telnet_players() {
+    let p = Portcullis::start_web("", "reconnect_grace_secs = 7\n");
+    let port = p.web_port();
+    let mut bob = p.player("bob");
+
+    let mut alice = WebClient::connect(port, "/ws", &[])
+        .unwrap_or_else(|e| panic!("handshake: {}", describe_ws_error(&e)));
+    assert_eq!(alice.subprotocol, None);
+    let s = alice.session();
+    token_of(&s);
+    assert_eq!(s["resumed"], false, "{s}");
+    assert_eq!(s["grace_secs"], 7, "{s}");
+    assert_eq!(s["protocol"], "webclient/websocket", "{s}");
+
+    // The connection screen, as text, with its markup rendered rather than shown.
+    let banner = alice.wait_msg("the connection screen as text", |m| {
+        m[0] == "text" && m[1][0].as_str().is_some_and(|t| t.contains("Welcome to"))
+    });
+    let banner_text = banner[1][0].as_str().unwrap();
+    assert!(
+        !banner_text.contains("|w") && !banner_text.contains("|n"),
+        "markup shown raw: {banner_text:?}"
+    );
+    assert!(
+        plain(banner_text.as_bytes()).contains("connect <name> <password>"),
+        "{banner_text:?}"
+    );
+    alice.expect("> ");
+
+    alice.line("create alice secret-pass-1");
+    alice.expect("Account alice created.");
+    alice.expect("Welcome, alice.");
+    bob.expect("alice has arrived.");
+
+    alice.line("say hello");
+    alice.expect("You say, \"hello\"");
+    bob.expect("alice says, \"hello\"");
+
+    bob.send_line("say hi from telnet");
+    alice.expect("bob says, \"hi from telnet\"");
+
+    bob.send_line("who");
+    let who = bob.expect("2 players online.");
+    let row = who_row(&who, "alice");
+    assert!(row.contains("webclient/websocket"), "{row}");
+    assert!(who_row(&who, "bob").contains("telnet"), "{who}");
+
+    alice.line("look");
+    alice.expect("Present: alice, bob.");
+
+    // The page's hello reaches the server as protocol flags.
+    alice.send(
+        "hello",
+        json!([]),
+        json!({"client": "Portcullis web", "version": "1", "width": 100, "height": 30, "screenreader": false}),
+    );
+    alice.line("options");
+    let opts = alice.expect("screen reader");
+    assert!(
+        opts.contains("Portcullis web"),
+        "client name not set:\n{opts}"
+    );
+    assert!(
+        opts.lines().any(|l| l.trim() == "width     100"),
+        "width not set:\n{opts}"
+    );
+    assert!(
+        opts.lines().any(|l| l.trim() == "height    30"),
+        "height not set:\n{opts}"
+    );
+
+    // Out-of-band input the server does not know does not break the session.
+    alice.send("ping", json!([]), json!({}));
+    alice.line("say still here");
+    bob.expect("alice says, \"still here\"");
+
+    alice.line("quit");
+    let bye = alice.wait_named("disconnect");
+    assert!(
+        bye[1][0].as_str().is_some_and(|r| r.contains("Goodbye")),
+        "{bye}"
+    );
+    alice.expect_closed();
+    bob.expect("alice has left.");
+}
+
+#[test]
+fn the_password_prompts_mask_the_input() {
+    let p = Portcullis::start_web("", "");
+    let port = p.web_port();
+    let password = "long enough pw";
+
+    let mut c = WebClient::connect(port, "/ws", &[]).unwrap();
+    c.session();
+    c.expect("> ");
+    c.line("carol");
+    c.expect("There is no account called carol. Create it? (yes/no)");
+    c.line("yes");
+    let choose = c.wait_msg("the password prompt", |m| {
+        m[1][0]
+            .as_str()
+            .is_some_and(|t| t.contains("Choose a password"))
+    });
+    assert_eq!(choose[0], "prompt", "{choose}");
+    assert_eq!(
+        choose[2]["echo"], false,
+        "the password is not masked: {choose}"
+    );
+    c.line(password);
+    let repeat = c.wait_msg("the repeat prompt", |m| {
+        m[1][0]
+            .as_str()
+            .is_some_and(|t| t.contains("Repeat the password"))
+    });
+    assert_eq!(repeat[0], "prompt", "{repeat}");
+    assert_eq!(
+        repeat[2]["echo"], false,
+        "the repeat is not masked: {repeat}"
+    );
+    c.line(password);
+    c.expect("Account carol created.");
+    c.expect("Welcome, carol.");
+    // Masking ends once the secrets are done.
+    assert!(
+        c.received.iter().any(|m| m[2]["echo"] == true),
+        "echo never turned back on: {:?}",
+        c.received
+    );
+    assert!(
+        !c.frames.iter().any(|f| f.contains(password)),
+        "the password was sent back: {:?}",
+        c.frames
+    );
+
+    // Logging in by name: the Password: prompt is masked too.
+    let mut d = WebClient::connect(port, "/ws", &[]).unwrap();
+    d.session();
+    d.expect("> ");
+    d.line("carol");
+    let pw = d.wait_msg("the Password: prompt", |m| {
+        m[1][0].as_str().is_some_and(|t| t.contains("Password:"))
+    });
+    assert_eq!(pw[0], "prompt", "{pw}");
+    assert_eq!(pw[2]["echo"], false, "{pw}");
+    d.line(password);
+    d.expect("Welcome, carol.");
+    assert!(!d.frames.iter().any(|f| f.contains(password)));
+    assert_eq!(p.log.count(password), 0, "the password reached the log");
+}
+
+#[test]
+fn oversized_overlong_malformed_and_binary_messages_are_refused() {
+    let p = Portcullis::start_web(
+        "[limits]\nmax_line_length = 100\n",
+        "max_message_bytes = 4096\n",
+    );
+    let port = p.web_port();
+    let mut bob = p.player("bob");
+    let mut alice = p.web_player("alice");
+    bob.expect("alice has arrived.");
+
+    // Bad JSON and wrong shapes: an error, and the connection carries on.
+    for bad in [
+        "this is not json",
+        r#"["text", ["look"], {}"#,
+        r#"{"text": "look"}"#,
+        r#"[1, ["look"], {}]"#,
+        r#"["text", ["look"], "kwargs"]"#,
+        r#"[]"#,
+    ] {
+        alice.send_text(bad);
+        let e = alice.wait_named("error");
+        assert!(
+            e[1][0]
+                .as_str()
+                .is_some_and(|r| r.starts_with("bad message")),
+            "for {bad}: {e}"
+        );
+    }
+    alice.line("say still talking");
+    alice.expect("You say, \"still talking\"");
+    bob.expect("alice says, \"still talking\"");
+
+    // A line over [limits] max_line_length (but within max_message_bytes): the player is told;
+    // nothing past the limit reaches anyone.
+    let line = format!("say {}TAIL{}", "A".repeat(96), "B".repeat(200));
+    assert!(line.len() > 100 && line.len() < 4000);
+    alice.line(&line);
+    let told = alice.wait_msg("word that the line was too long", |m| {
+        m[0] == "error"
+            || (m[0] == "text"
+                && m[1][0]
+                    .as_str()
+                    .is_some_and(|t| t.contains("longer than") || t.contains("too long")))
+    });
+    assert!(!told.to_string().contains("TAIL"), "{told}");
+    alice.line("say after the long line");
+    alice.expect("You say, \"after the long line\"");
+    bob.expect("alice says, \"after the long line\"");
+    assert!(
+        !bob.text().contains("TAIL") && !bob.text().contains("BBBB"),
+        "bob got what was past the limit:\n{}",
+        bob.text()
+    );
+    assert!(
+        !alice.text().contains("Unknown command"),
+        "part of the line ran as a command:\n{}",
+        alice.text()
+    );
+
+    // A message over max_message_bytes: close 1009, logged.
+    let mut big = WebClient::connect(port, "/ws", &[]).unwrap();
+    big.session();
+    let before = p.log.lines().len();
+    let payload = json!(["text", ["x".repeat(8000)], {}]).to_string();
+    big.send_unchecked(Frame::text(payload));
+    match big.expect_closed() {
+        Ended::Closed(Some((code, _))) => assert_eq!(code, 1009, "close code"),
+        Ended::Closed(None) => panic!("closed without the 1009 code"),
+        Ended::Dropped(_) => {}
+    }
+    wait_log(&p.log, before, "the oversized message", |l| {
+        let l = lower(l);
+        l.contains("1009")
+            || l.contains("too large")
+            || l.contains("too big")
+            || l.contains("too long")
+    });
+
+    // A binary frame: close 1003.
+    let mut bin = WebClient::connect(port, "/ws", &[]).unwrap();
+    bin.session();
+    bin.send_unchecked(Frame::binary(vec![1u8, 2, 3]));
+    match bin.expect_closed() {
+        Ended::Closed(Some((code, _))) => assert_eq!(code, 1003, "close code"),
+        other => panic!("a binary frame did not get close 1003: {other:?}"),
+    }
+
+    // Everyone else is still served.
+    alice.line("say unaffected");
+    alice.expect("You say, \"unaffected\"");
+    bob.expect("alice says, \"unaffected\"");
+    let mut fresh = WebClient::connect(port, "/ws", &[]).unwrap();
+    fresh.session();
+    fresh.expect("Welcome to");
+}
+
+#[test]
+fn origins_other_than_the_pages_own_are_refused() {
+    let p = Portcullis::start_web("", "allowed_origins = [\"https://mud.example.org\"]\n");
+    let port = p.web_port();
+    let own = p.web_origin();
+
+    for bad in [
+        "https://evil.example".to_string(),
+        "null".to_string(),
+        format!("http://127.0.0.1:{port}.evil.example"),
+        format!("http://127.0.0.1:{}", port + 1),
+    ] {
+        let bad = bad.as_str();
+        let before = p.log.lines().len();
+        let r = WebClient::connect(port, "/ws", &[("Origin", bad)]);
+        assert_eq!(
+            refused_status(&r),
+            Some(403),
+            "Origin {bad} was not refused with 403: {}",
+            match &r {
+                Ok(_) => "the upgrade succeeded".to_string(),
+                Err(e) => describe_ws_error(e),
+            }
+        );
+        wait_log(&p.log, before, "a refused origin", |l| {
+            let l = lower(l);
+            l.contains("origin") && l.contains("refus")
+        });
+        let r = request(None, port, "POST", "/ajax/open", &[("Origin", bad)], b"");
+        r.assert_error(403);
+    }
+
+    for good in [Some(own.as_str()), None, Some("https://mud.example.org")] {
+        let headers: Vec<(&str, &str)> = good.iter().map(|o| ("Origin", *o)).collect();
+        let mut c = WebClient::connect(port, "/ws", &headers)
+            .unwrap_or_else(|e| panic!("Origin {good:?} was refused: {}", describe_ws_error(&e)));
+        assert_eq!(c.session()["resumed"], false);
+        c.expect("Welcome to");
+        let r = request(None, port, "POST", "/ajax/open", &headers, b"");
+        assert_eq!(r.status, 200, "Origin {good:?}: {}", r.describe());
+    }
+
+    // Every POST is checked, not only /ajax/open.
+    let a = AjaxClient::open(port);
+    let body = json!([["text", ["look"], {}]]).to_string();
+    for path in ["/ajax/input", "/ajax/poll", "/ajax/close"] {
+        request(
+            None,
+            port,
+            "POST",
+            path,
+            &[
+                ("Origin", "https://evil.example"),
+                ("X-Portcullis-Token", &a.token),
+            ],
+            body.as_bytes(),
+        )
+        .assert_error(403);
+    }
+    // The session was not closed by the refused /ajax/close.
+    let mut a = a;
+    a.expect("Welcome to");
+}
+
+#[test]
+fn a_dropped_websocket_resumes_with_its_token_until_the_grace_period_ends() {
+    let grace = 3;
+    let p = Portcullis::start_web("", &format!("reconnect_grace_secs = {grace}\n"));
+    let port = p.web_port();
+    let mut bob = p.player("bob");
+    let alice = p.web_player("alice");
+    let token = token_of(&alice.received[0][2]);
+    bob.expect("alice has arrived.");
+
+    // Dropped, and resumed with ?token=: the same session, still logged in, with what was
+    // said meanwhile.
+    alice.drop_connection();
+    bob.send_line("say while you were away");
+    bob.expect("You say, \"while you were away\"");
+    let mut again = WebClient::connect(port, &format!("/ws?token={token}"), &[])
+        .unwrap_or_else(|e| panic!("resume refused: {}", describe_ws_error(&e)));
+    let s = again.session();
+    assert_eq!(s["resumed"], true, "{s}");
+    assert_eq!(s["token"].as_str(), Some(token.as_str()), "{s}");
+    again.expect("bob says, \"while you were away\"");
+    again.line("look");
+    again.expect("Present: alice, bob.");
+    assert!(
+        !again.text().contains("Welcome to"),
+        "a resumed session was shown the connection screen:\n{}",
+        again.text()
+    );
+    bob.send_line("who");
+    let who = bob.expect("2 players online.");
+    assert!(who_row(&who, "alice").contains("webclient/websocket"));
+    assert!(!bob.text().contains("alice has left."), "{}", bob.text());
+
+    // A made-up token: a new session.
+    let mut stranger =
+        WebClient::connect(port, &format!("/ws?token={MADE_UP_TOKEN}"), &[]).unwrap();
+    let s = stranger.session();
+    assert_eq!(s["resumed"], false, "{s}");
+    assert_ne!(token_of(&s), MADE_UP_TOKEN);
+    stranger.expect("Welcome to");
+
+    // A token after quit: a new session.
+    let mut carol = p.web_player("carol");
+    let carol_token = token_of(&carol.received[0][2]);
+    bob.expect("carol has arrived.");
+    carol.line("quit");
+    carol.wait_named("disconnect");
+    carol.expect_closed();
+    bob.expect("carol has left.");
+    let mut back = WebClient::connect(port, &format!("/ws?token={carol_token}"), &[]).unwrap();
+    let s = back.session();
+    assert_eq!(s["resumed"], false, "a quit session was resumed: {s}");
+    assert_ne!(token_of(&s), carol_token);
+    back.expect("Welcome to");
+
+    // Dropped and not resumed: the session ends after the grace period, not before.
+    again.drop_connection();
+    let dropped = Instant::now();
+    bob.expect("alice has left.");
+    let waited = dropped.elapsed();
+    assert!(
+        waited >= Duration::from_millis(grace * 1000 - 700),
+        "the session ended {waited:?} after the drop, inside the {grace}s grace"
+    );
+    bob.send_line("who");
+    let who = bob.expect("1 player online.");
+    assert!(!who.contains("alice"), "{who}");
+    let mut late = WebClient::connect(port, &format!("/ws?token={token}"), &[]).unwrap();
+    let s = late.session();
+    assert_eq!(s["resumed"], false, "an expired session was resumed: {s}");
+    late.expect("Welcome to");
+}
+
+#[test]
+fn a_token_is_refused_from_another_address() {
+    let p = Portcullis::start_web("", "poll_timeout_secs = 1\n");
+    let port = p.web_port();
+    let mut alice = p.web_player("alice");
+    let token = token_of(&alice.received[0][2]);
+
+    let before = p.log.lines().len();
+    let r = WebClient::connect_from(
+        Some(OTHER_ADDRESS),
+        port,
+        &format!("/ws?token={token}"),
+        &[],
+    );
+    assert_eq!(
+        refused_status(&r),
+        Some(403),
+        "a token was accepted from another address: {}",
+        match &r {
+            Ok(_) => "the upgrade succeeded".to_string(),
+            Err(e) => describe_ws_error(e),
+        }
+    );
+    wait_log(&p.log, before, "the refused token from 127.0.0.2", |l| {
+        l.contains("127.0.0.2") && lower(l).contains("refus")
+    });
+    // The owner is unaffected.
+    alice.line("say still mine");
+    alice.expect("You say, \"still mine\"");
+    assert!(alice.ended.is_none());
+    // The other address is welcome with a session of its own.
+    let mut other = WebClient::connect_from(Some(OTHER_ADDRESS), port, "/ws", &[]).unwrap();
+    assert_eq!(other.session()["resumed"], false);
+    other.expect("Welcome to");
+
+    // The same for long-polling.
+    let mut a = AjaxClient::open(port);
+    let theirs = [("X-Portcullis-Token", a.token.as_str())];
+    let body = json!([["text", ["create mallory secret-pass-1"], {}]]).to_string();
+    let before = p.log.lines().len();
+    request(
+        Some(OTHER_ADDRESS),
+        port,
+        "POST",
+        "/ajax/poll",
+        &theirs,
+        b"",
+    )
+    .assert_error(403);
+    request(
+        Some(OTHER_ADDRESS),
+        port,
+        "POST",
+        "/ajax/input",
+        &theirs,
+        body.as_bytes(),
+    )
+    .assert_error(403);
+    let resume = json!({"token": a.token}).to_string();
+    request(
+        Some(OTHER_ADDRESS),
+        port,
+        "POST",
+        "/ajax/open",
+        &[],
+        resume.as_bytes(),
+    )
+    .assert_error(403);
+    wait_log_n(
+        &p.log,
+        before,
+        3,
+        "the three refused ajax requests from 127.0.0.2",
+        |l| l.contains("127.0.0.2") && lower(l).contains("refus"),
+    );
+    a.expect("Welcome to");
+    a.lines(&["look"]);
+    a.expect("Welcome to");
+    assert!(
+        !a.text().contains("mallory"),
+        "input from the other address was used:\n{}",
+        a.text()
+    );
+}
+
+#[test]
+fn long_poll_players_talk_and_their_sessions_end_on_close_or_silence() {
+    let p = Portcullis::start_web(
+        "",
+        "poll_timeout_secs = 1\nreconnect_grace_secs = 3\nmax_message_bytes = 4096\n",
+    );
+    let port = p.web_port();
+    let mut bob = p.player("bob");
+
+    let mut a = AjaxClient::open(port);
+    assert!(is_token(&a.token), "token {:?}", a.token);
+    assert_eq!(a.opened["resumed"], false, "{}", a.opened);
+    assert_eq!(a.opened["grace_secs"], 3, "{}", a.opened);
+    assert_eq!(a.opened["poll_secs"], 1, "{}", a.opened);
+    a.expect("Welcome to");
+    a.expect("> ");
+    a.lines(&["create alice secret-pass-1"]);
+    a.expect("Welcome, alice.");
+    bob.expect("alice has arrived.");
+
+    a.lines(&["say hello from ajax"]);
+    bob.expect("alice says, \"hello from ajax\"");
+    bob.send_line("say hi poller");
+    a.expect("bob says, \"hi poller\"");
+    // Several lines in one request, in order.
+    a.lines(&["say one", "say two"]);
+    a.expect("You say, \"one\"");
+    a.expect("You say, \"two\"");
+    bob.send_line("who");
+    let who = bob.expect("2 players online.");
+    assert!(who_row(&who, "alice").contains("webclient/ajax"), "{who}");
+
+    // Nothing to say: the poll is held about poll_secs, then answered [].
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let start = Instant::now();
+        let msgs = a.poll();
+        if msgs.is_empty() {
+            let held = start.elapsed();
+            assert!(
+                held >= Duration::from_millis(800) && held < Duration::from_secs(10),
+                "an empty poll was answered after {held:?} (poll_secs = 1)"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "polls never came back empty");
+    }
+
+    // Resuming by /ajax/open with the token.
+    let r = request(
+        None,
+        port,
+        "POST",
+        "/ajax/open",
+        &[],
+        json!({"token": a.token}).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.json()["resumed"], true, "{}", r.describe());
+    assert_eq!(r.json()["token"].as_str(), Some(a.token.as_str()));
+
+    // Refusals.
+    let look = json!([["text", ["look"], {}]]).to_string();
+    let bad = [("X-Portcullis-Token", MADE_UP_TOKEN)];
+    request(None, port, "POST", "/ajax/input", &bad, look.as_bytes()).assert_error(410);
+    request(None, port, "POST", "/ajax/poll", &bad, b"").assert_error(410);
+    let big = json!([["text", [format!("say {}", "x".repeat(5000))], {}]]);
+    a.input(&big).assert_error(413);
+    a.post("/ajax/input", b"not json").assert_error(400);
+    a.lines(&["say still here"]);
+    bob.expect("alice says, \"still here\"");
+    assert!(
+        !bob.text().contains("xxxxxxxx"),
+        "the oversized body was used"
+    );
+
+    // /ajax/close ends the session.
+    let r = a.post("/ajax/close", b"");
+    assert_eq!(r.status, 204, "{}", r.describe());
+    bob.expect("alice has left.");
+    a.poll_raw().assert_error(410);
+    a.input(&json!([["text", ["look"], {}]])).assert_error(410);
+
+    // Not polling for longer than the grace period ends the session.
+    let c = p.ajax_player("carol");
+    let last_poll = Instant::now();
+    bob.expect("carol has arrived.");
+    bob.expect("carol has left.");
+    let waited = last_poll.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2),
+        "the session ended {waited:?} after its last poll, inside the 3 s grace"
+    );
+    c.poll_raw().assert_error(410);
+}
+
+#[test]
+fn a_web_client_stays_through_a_reload_and_is_told() {
+    let p = Portcullis::start_web("", "");
+    let mut bob = p.player("bob");
+    let mut alice = p.web_player("alice");
+    bob.expect("alice has arrived.");
+
+    let config = p.config.clone();
+    let reload = std::thread::spawn(move || cli(&config, &["reload"], None));
+    // A line typed while the server is away.
+    p.log.wait_for("server exited for reload");
+    alice.line("say during the reload");
+    let out = reload.join().unwrap();
+    assert!(out.status.success(), "reload failed: {}", stderr(&out));
+    assert!(
+        stdout(&out).contains("server reloaded in"),
+        "{}",
+        stdout(&out)
+    );
+
+    alice.wait_msg("server_status reloading", |m| {
+        m[0] == "server_status" && m[1][0] == "reloading"
+    });
+    alice.wait_msg("server_status running after reloading", |m| {
+        m[0] == "server_status" && m[1][0] == "running"
+    });
+    alice.wait_contains("You say, \"during the reload\"");
+    bob.expect("alice says, \"during the reload\"");
+    alice.wait_contains("The server was reloaded. You are still here.");
+    assert!(alice.ended.is_none(), "{:?}", alice.ended);
+    alice.line("who");
+    alice.expect("2 players online.");
+    assert!(
+        !alice.received.iter().any(|m| m[0] == "disconnect"),
+        "{:?}",
+        alice.received
+    );
+}
+
+#[test]
+fn the_terminal_subprotocol_carries_plain_terminal_text() {
+    let p = Portcullis::start_web("", "");
+    let port = p.web_port();
+    let mut bob = p.player("bob");
+
+    let mut t = WebClient::connect(
+        port,
+        "/ws",
+        &[("Sec-WebSocket-Protocol", "terminal.mudstandards.org")],
+    )
+    .unwrap_or_else(|e| panic!("handshake: {}", describe_ws_error(&e)));
+    assert_eq!(t.subprotocol.as_deref(), Some("terminal.mudstandards.org"));
+    t.expect("Welcome to");
+    t.expect("> ");
+    let raw = t.frames.concat();
+    assert!(raw.contains("\r\n"), "no CRLF line ends: {raw:?}");
+    assert!(
+        !raw.replace("\r\n", "").contains('\n'),
+        "a bare LF line end: {raw:?}"
+    );
+    assert!(
+        !raw.trim_start().starts_with('[') && !raw.contains("\"session\""),
+        "JSON on the terminal subprotocol: {raw:?}"
+    );
+    assert!(!t.text().contains("|w"), "markup shown raw: {raw:?}");
+
+    t.send_text("create dave secret-pass-1");
+    t.expect("Welcome, dave.");
+    bob.expect("dave has arrived.");
+    // One frame, two lines.
+    t.send_text("say hi\nsay there");
+    t.expect("You say, \"hi\"");
+    t.expect("You say, \"there\"");
+    bob.expect("dave says, \"hi\"");
+    bob.expect("dave says, \"there\"");
+    bob.send_line("say hello terminal");
+    t.expect("bob says, \"hello terminal\"");
+
+    // Asking for the JSON protocol by name gets it.
+    let mut j = WebClient::connect(
+        port,
+        "/ws",
+        &[("Sec-WebSocket-Protocol", "portcullis.json")],
+    )
+    .unwrap_or_else(|e| panic!("handshake: {}", describe_ws_error(&e)));
+    assert_eq!(j.subprotocol.as_deref(), Some("portcullis.json"));
+    assert_eq!(j.session()["resumed"], false);
+    j.expect("Welcome to");
+}
+
+#[test]
+fn https_serves_the_page() {
+    let p = Portcullis::start_web_tls("", "");
+    let line = p.web_listening_line();
+    assert!(line.contains("tls=true"), "{line}");
+    let port = p.web_port();
+    let s_client = |req: String| {
+        let mut cmd = Command::new("openssl");
+        cmd.args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-quiet",
+        ]);
+        let out = run_limited(&mut cmd, Some(req.as_bytes()), WAIT);
+        stdout(&out)
+    };
+
+    let got = s_client(format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    ));
+    assert!(got.starts_with("HTTP/1.1 200"), "GET / over TLS:\n{got}");
+    assert!(lower(&got).contains("<html"), "GET / over TLS:\n{got}");
+
+    // Over HTTPS the page's own origin is https://.
+    let open = |origin: &str| {
+        s_client(format!(
+            "POST /ajax/open HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {origin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ))
+    };
+    let ok = open(&format!("https://127.0.0.1:{port}"));
+    assert!(ok.starts_with("HTTP/1.1 200"), "own https origin:\n{ok}");
+    let refused = open(&format!("http://127.0.0.1:{port}"));
+    assert!(
+        refused.starts_with("HTTP/1.1 403"),
+        "http origin on https:\n{refused}"
+    );
+
+    // Plain HTTP on the HTTPS port does not get the page.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(
+        format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(
+        !lower(&String::from_utf8_lossy(&buf)).contains("<html"),
+        "the page was served without TLS"
+    );
+}
