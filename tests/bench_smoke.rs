@@ -190,3 +190,29 @@ fn every_scenario_runs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// The WebSocket transport (terminal subprotocol over HTTPS) of the tool.
+#[test]
+fn the_round_trip_runs_over_a_websocket() {
+    let p = Portcullis::start_web_tls("", "");
+    let dir = p.path().to_path_buf();
+    let web = format!("127.0.0.1:{}", p.web_port());
+    let r = bench(
+        &dir,
+        "roundtrip-wss",
+        &[
+            "roundtrip",
+            "--protocol",
+            "wss",
+            "--addr",
+            &web,
+            "--clients",
+            "3",
+            "--lines",
+            "5",
+        ],
+    );
+    assert_eq!(num(&r, "lines_echoed"), 15.0, "{r}");
+    assert_eq!(num(&r, "timeouts"), 0.0, "{r}");
+    assert_eq!(num(&r, "connections_dropped"), 0.0, "{r}");
+}

@@ -1,5 +1,5 @@
-//! The three transports (telnet, telnet over TLS, SSH), a text connection over any of them,
-//! and logging in.
+//! The transports (telnet, telnet over TLS, SSH, and a WebSocket carrying terminal text), a
+//! text connection over any of them, and logging in.
 //!
 //! Every wait has a deadline. Telnet negotiation is never answered (a server must cope with a
 //! client that refuses everything, as Portcullis and Evennia do); telnet commands and ANSI
@@ -24,6 +24,11 @@ pub enum Protocol {
     Tls,
     /// SSH (password authentication, a shell without a PTY).
     Ssh,
+    /// A WebSocket at `/ws` with the `terminal.mudstandards.org` subprotocol (plain text
+    /// frames), over plain HTTP.
+    Ws,
+    /// The same over HTTPS.
+    Wss,
 }
 
 /// A byte stream of any transport.
@@ -97,6 +102,76 @@ pub fn dangerous_tls_client_config(resume: bool) -> Result<rustls::ClientConfig>
         config.resumption = rustls::client::Resumption::disabled();
     }
     Ok(config)
+}
+
+/// The WebSocket subprotocol that carries plain terminal text.
+const TERMINAL_SUBPROTOCOL: &str = "terminal.mudstandards.org";
+
+/// Opens a WebSocket at `/ws` with the terminal subprotocol over `stream`, and makes it a
+/// byte stream: what the client writes goes out one text frame per batch of whole lines, and
+/// text frames from the server come in as bytes. A task bridges the two and ends with either.
+async fn websocket_io<S>(addr: SocketAddr, stream: S, timeout: Duration) -> Result<Box<dyn Io>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{addr}/ws")
+        .into_client_request()
+        .context("WebSocket request")?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        tokio_tungstenite::tungstenite::http::HeaderValue::from_static(TERMINAL_SUBPROTOCOL),
+    );
+    let (ws, response) =
+        tokio::time::timeout(timeout, tokio_tungstenite::client_async(request, stream))
+            .await
+            .map_err(|_| anyhow!("WebSocket handshake timed out"))?
+            .context("WebSocket handshake")?;
+    let chosen = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|v| v.to_str().ok());
+    if chosen != Some(TERMINAL_SUBPROTOCOL) {
+        bail!("the server did not accept the {TERMINAL_SUBPROTOCOL} subprotocol");
+    }
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        let (mut sink, mut source) = ws.split();
+        let (mut from_client, mut to_client) = tokio::io::split(theirs);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            tokio::select! {
+                n = from_client.read(&mut buf) => match n {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        pending.extend_from_slice(&buf[..n]);
+                        // Whole lines only: the server takes each frame as complete lines.
+                        if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
+                            let lines: Vec<u8> = pending.drain(..=end).collect();
+                            let text = String::from_utf8_lossy(&lines).into_owned();
+                            if sink.send(Message::text(text)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                },
+                m = source.next() => match m {
+                    Some(Ok(Message::Text(t))) => {
+                        if to_client.write_all(t.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+        let _ = sink.close().await;
+    });
+    Ok(Box::new(ours))
 }
 
 /// An SSH client handler that accepts any host key (benchmarks only).
@@ -281,7 +356,18 @@ impl Target {
                 .map_err(|_| anyhow!("TLS handshake timed out"))?
                 .context("TLS handshake")?,
             ),
-            Protocol::Ssh => bail!("open_stream is for telnet and TLS"),
+            Protocol::Ws => websocket_io(self.addr, tcp, self.timeout).await?,
+            Protocol::Wss => {
+                let tls = tokio::time::timeout(
+                    self.timeout,
+                    self.tls.connect(self.server_name.clone(), tcp),
+                )
+                .await
+                .map_err(|_| anyhow!("TLS handshake timed out"))?
+                .context("TLS handshake")?;
+                websocket_io(self.addr, tls, self.timeout).await?
+            }
+            Protocol::Ssh => bail!("open_stream is for telnet, TLS and WebSocket"),
         };
         Ok(Conn::new(io, None))
     }

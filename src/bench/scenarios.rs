@@ -107,7 +107,7 @@ async fn close_all(conns: Vec<Conn>) {
 
 pub async fn handshakes(a: &HandshakesArgs, quiet: bool) -> Result<Outcome> {
     let c = &a.common;
-    if c.protocol == Protocol::Telnet {
+    if !matches!(c.protocol, Protocol::Tls | Protocol::Ssh) {
         bail!("handshakes needs --protocol tls or ssh");
     }
     let target = target(c).await?;

@@ -338,6 +338,8 @@ pub async fn data_in(shared: &WebShared, session: &WebSession, messages: Vec<Mes
                         refuse(session, "text arguments must be strings");
                         continue;
                     };
+                    // "look\n" is one line, not "look" and an empty one.
+                    let text = text.strip_suffix('\n').unwrap_or(text);
                     for line in text.split('\n') {
                         let line = line.strip_suffix('\r').unwrap_or(line);
                         let line = if line.len() > max_line {
