@@ -856,3 +856,58 @@ fn https_serves_the_page() {
         "the page was served without TLS"
     );
 }
+
+/// A long-poll answer lost with its connection is sent again, and a poll whose client went
+/// away lets go of the session at once (so its output waits for the next poll).
+#[test]
+fn a_lost_long_poll_answer_is_sent_again_until_acknowledged() {
+    let p = Portcullis::start_web("", "poll_timeout_secs = 1\n");
+    let port = p.web_port();
+    let mut bob = p.player("bob");
+    let alice = p.ajax_player("alice");
+    bob.expect("alice has arrived.");
+    let poll = |ack: &str| alice.post_with("/ajax/poll", b"", &[("X-Portcullis-Ack", ack)]);
+    let said = |r: &HttpResponse| plain_text(r.json().as_array().unwrap());
+
+    bob.send_line("say first");
+    bob.expect("You say, \"first\"");
+    let r = poll("0");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert!(said(&r).contains("bob says, \"first\""), "{}", r.describe());
+    let batch: u64 = r.header("X-Portcullis-Batch").unwrap().parse().unwrap();
+
+    // The page never saw that answer: its next poll still acknowledges the batch before.
+    let r = poll("0");
+    assert!(
+        said(&r).contains("bob says, \"first\""),
+        "an unacknowledged answer was not sent again: {}",
+        r.describe()
+    );
+    let again: u64 = r.header("X-Portcullis-Batch").unwrap().parse().unwrap();
+    assert_ne!(again, batch);
+    // Acknowledged: nothing more (an empty answer after poll_timeout_secs).
+    let r = poll(&again.to_string());
+    assert_eq!(r.json(), json!([]), "{}", r.describe());
+
+    // A poll whose client goes away while it is held.
+    let log_mark = p.log.lines().len();
+    let mut s = connect_from(None, port);
+    let req = format!(
+        "POST /ajax/poll HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Portcullis-Token: {}\r\nX-Portcullis-Ack: {again}\r\nContent-Length: 0\r\n\r\n",
+        alice.token
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    // Held (nothing to say yet), and abandoned.
+    drop(s);
+    wait_log(&p.log, log_mark, "long-poll client went away", |l| {
+        l.contains("long-poll client went away")
+    });
+    bob.send_line("say second");
+    bob.expect("You say, \"second\"");
+    let r = poll(&again.to_string());
+    assert!(
+        said(&r).contains("bob says, \"second\""),
+        "output after an abandoned poll was lost: {}",
+        r.describe()
+    );
+}

@@ -1,6 +1,6 @@
 // Portcullis web client. Talks to the portal over a WebSocket (/ws), or over long-poll HTTP
 // (/ajax/*) when the first WebSocket never opens, and shows the game's output.
-// Messages both ways are JSON arrays [name, [args...], {kwargs...}]; see docs for the contract.
+// Messages both ways are JSON arrays [name, [args...], {kwargs...}]; docs/webclient.md has the contract.
 import { AnsiParser, parseAnsi, toFragment } from "./ansi.js";
 
 const MAX_LINES = 5000;      // scroll-back kept
@@ -25,17 +25,36 @@ const newOutputBtn = $("new-output");
 const parser = new AnsiParser(); // one SGR state for the whole stream
 let atBottom = true;             // follow new output unless the user scrolled up
 
-/** Appends one block (a node, or plain text) as a .line, trims scroll-back, follows. */
+// New lines are collected and put on the page once per animation frame: reading the layout
+// (to follow the bottom) after every one of thousands of lines would be far too slow.
+let pending = document.createDocumentFragment();
+let renderQueued = false;
+
+/** Adds one block (a node, or plain text) as a .line. */
 function addLine(content, cls) {
   const div = document.createElement("div");
   div.className = cls ? "line " + cls : "line";
   if (typeof content === "string") div.textContent = content;
   else div.appendChild(content);
-  output.appendChild(div);
+  pending.appendChild(div);
+  if (pending.childNodes.length > MAX_LINES) pending.firstChild.remove(); // e.g. a hidden tab
+  if (!renderQueued) {
+    renderQueued = true;
+    requestAnimationFrame(render);
+  }
+}
+
+function render() {
+  renderQueued = false;
+  output.appendChild(pending);
+  pending = document.createDocumentFragment();
   const excess = output.childElementCount - MAX_LINES;
   if (excess > 0) {
-    const before = output.scrollHeight;
-    for (let i = 0; i < excess; i++) output.firstElementChild.remove();
+    const before = atBottom ? 0 : output.scrollHeight;
+    const range = document.createRange();
+    range.setStartBefore(output.firstElementChild);
+    range.setEndAfter(output.children[excess - 1]);
+    range.deleteContents();
     // Keep what the user is reading in place when lines vanish above it.
     if (!atBottom) output.scrollTop -= before - output.scrollHeight;
   }
@@ -84,6 +103,13 @@ function remember(line) {
   draft = "";
 }
 
+// "connect <name> <password>", "create <name> <password>" and "password <old> <new>" are
+// echoed with the password(s) hidden, and kept out of the history.
+function hidePassword(line) {
+  const m = /^(\s*(?:connect|create)\s+\S+\s+)\S/i.exec(line) || /^(\s*password\s+)\S/i.exec(line);
+  return m ? m[1] + "••••••••" : undefined;
+}
+
 form.addEventListener("submit", (e) => {
   e.preventDefault();
   const line = input.value;
@@ -96,11 +122,11 @@ form.addEventListener("submit", (e) => {
     if (prompt) note(prompt, "echo");
     swallowBlank = true;
   } else {
-    note(prompt + line, "echo");
-    remember(line);
+    const hidden = hidePassword(line);
+    note(prompt + (hidden ?? line), "echo");
+    if (hidden === undefined) remember(line);
   }
-  atBottom = true;
-  output.scrollTop = output.scrollHeight;
+  atBottom = true; // typing a command follows the output again
   sendLine(line);
 });
 
@@ -126,6 +152,7 @@ let serverStatus = "running";
 let token = readToken();
 let graceSecs = 60;
 let pollSecs = 25;
+let pollAck = 0;             // the last long-poll batch handled (see ajax.rs)
 let generation = 0;          // bumped to disown callbacks of an abandoned connection
 let wsEverOpened = false;
 let ws = null;
@@ -208,7 +235,14 @@ function ended(why) {
   if (ws) ws.close();
   ws = null;
   setToken(null);
+  lostSession = false;
+  control.length = 0;
   reason = why || "the session has ended";
+  // Lines meant for the session that ended are not sent to the next one.
+  if (queue.length) {
+    note(`${queue.length} line${queue.length === 1 ? " was" : "s were"} not sent.`);
+    queue.length = 0;
+  }
   serverStatus = "running";
   setMasked(false);
   promptEl.replaceChildren();
@@ -271,11 +305,12 @@ function termSize() {
   return { width: Math.max(20, Math.floor(w / cw)), height: Math.max(5, Math.floor(h / ch)) };
 }
 
-function sendHello() {
+function hello() {
   const size = termSize();
   lastSize = `${size.width}x${size.height}`;
-  sendControl(["hello", [], { client: "Portcullis web", version: "1", ...size, screenreader: false }]);
+  return ["hello", [], { client: "Portcullis web", version: "1", ...size, screenreader: false }];
 }
+const sendHello = () => sendControl(hello());
 
 let resizeTimer = 0;
 new ResizeObserver(() => {
@@ -350,9 +385,9 @@ function connectWs() {
     generation++;
     clearTimeout(timer);
     ws = null;
+    sock?.close();
     // The very first WebSocket of this page never opened: use long-poll from now on.
     if (!opened && !wsEverOpened) {
-      sock?.close();
       transport = "ajax";
       document.body.dataset.transport = transport;
       openAjax();
@@ -387,8 +422,8 @@ function connectWs() {
 
 let inflight = false;
 
-function post(path, body, signal) {
-  const headers = { "Content-Type": "application/json" };
+function post(path, body, signal, extra = {}) {
+  const headers = { "Content-Type": "application/json", ...extra };
   if (token) headers["X-Portcullis-Token"] = token;
   return fetch(path, { method: "POST", headers, body, signal, cache: "no-store", credentials: "same-origin" });
 }
@@ -413,19 +448,37 @@ async function openAjax() {
   if (res && res.ok) { try { info = await res.json(); } catch { /* retried below */ } }
   if (gen !== generation) return;
   if (!info || !info.token) { dropped(); return; }
+  control.length = 0;
+  control.push(hello()); // goes out first, before any queued line
+  if (!info.resumed) pollAck = 0;
   onSession({ ...info, protocol: "webclient/ajax" });
-  sendHello();
   poll(gen);
 }
 
 async function poll(gen) {
   let delay = BACKOFF_MIN;
+  const retry = async () => {
+    await sleep(delay);
+    delay = Math.min(delay * 2, BACKOFF_MAX);
+  };
   while (gen === generation) {
+    if (state !== "connected") {
+      // After a failure, first ask whether the portal is back with a request answered at
+      // once (a hello): a poll could be held for poll_secs before it said so.
+      let res = null;
+      try { res = await post("/ajax/input", JSON.stringify([hello()])); } catch { /* below */ }
+      if (gen !== generation) return;
+      if (res && fatal(res.status)) { ended(await errorOf(res)); return; }
+      if (!res || !res.ok) { await retry(); continue; }
+      delay = BACKOFF_MIN;
+      connected();
+    }
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), (pollSecs + 15) * 1000);
     let res = null, msgs = null;
     try {
-      res = await post("/ajax/poll", "", abort.signal);
+      // The ack names the last batch handled; one lost on the way is sent again.
+      res = await post("/ajax/poll", "", abort.signal, { "X-Portcullis-Ack": String(pollAck) });
       if (res.ok) msgs = await res.json();
     } catch { /* network error or timeout: retried below */ }
     clearTimeout(timer);
@@ -433,7 +486,8 @@ async function poll(gen) {
     if (res && fatal(res.status)) { ended(await errorOf(res)); return; }
     if (Array.isArray(msgs)) {
       delay = BACKOFF_MIN;
-      if (state !== "connected") connected();
+      const batch = Number(res.headers.get("X-Portcullis-Batch"));
+      if (batch > 0) pollAck = batch;
       for (const m of msgs) {
         handle(m);
         if (gen !== generation) return; // a "disconnect" ended it
@@ -441,8 +495,7 @@ async function poll(gen) {
       continue;
     }
     if (state === "connected") { lostAt = Date.now(); setState("reconnecting"); }
-    await sleep(delay);
-    delay = Math.min(delay * 2, BACKOFF_MAX);
+    await retry();
   }
 }
 
@@ -456,14 +509,14 @@ async function ajaxFlush() {
   let res = null;
   try { res = await post("/ajax/input", JSON.stringify([...ctl, ...lines])); } catch { /* below */ }
   inflight = false;
-  if (gen !== generation) return;
-  if (res && res.ok) { ajaxFlush(); return; }
-  if (res && res.status === 410) { ended(await errorOf(res)); return; }
+  // Sent, or meant for a connection that is gone: go on with what is waiting now.
+  if (gen !== generation || (res && res.ok)) { ajaxFlush(); return; }
   if (res && (res.status === 400 || res.status === 413)) {
     note("Error: " + (await errorOf(res)), "error"); // refused: resending would not help
     ajaxFlush();
     return;
   }
+  if (res && fatal(res.status)) { ended(await errorOf(res)); return; }
   // Not delivered: put the messages back in front and try again a little later.
   control.unshift(...ctl);
   queue.unshift(...lines);

@@ -452,6 +452,16 @@ impl AjaxClient {
         )
     }
 
+    /// `POST path` with this session's token header and `extra` headers.
+    pub fn post_with(&self, path: &str, body: &[u8], extra: &[(&str, &str)]) -> HttpResponse {
+        let mut headers = vec![
+            ("X-Portcullis-Token", self.token.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        headers.extend_from_slice(extra);
+        request(self.from, self.port, "POST", path, &headers, body)
+    }
+
     /// `POST /ajax/input` with `messages` (a JSON array); returns the response.
     pub fn input(&self, messages: &Value) -> HttpResponse {
         self.post("/ajax/input", messages.to_string().as_bytes())

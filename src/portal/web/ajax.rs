@@ -111,21 +111,24 @@ async fn poll(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
+    let ack = req
+        .header("x-portcullis-ack")
+        .and_then(|a| a.trim().parse::<u64>().ok());
     let mut attachment = session.attach();
     let generation = attachment.generation;
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(shared.config.poll_timeout_secs);
-    let frames: Vec<Frame> = loop {
-        let taken = session.take(generation);
+    let (frames, batch): (Vec<Frame>, Option<u64>) = loop {
+        let (taken, batch) = session.take_batch(generation, ack);
         if taken.superseded || !taken.frames.is_empty() || taken.closed.is_some() {
-            break taken.frames;
+            break (taken.frames, batch);
         }
         tokio::select! {
-            r = attachment.changes.changed() => if r.is_err() { break Vec::new() },
-            _ = tokio::time::sleep_until(deadline) => break Vec::new(),
+            r = attachment.changes.changed() => if r.is_err() { break (Vec::new(), None) },
+            _ = tokio::time::sleep_until(deadline) => break (Vec::new(), None),
         }
     };
-    session.detach(generation);
+    drop(attachment);
     if frames.is_empty()
         && let Some(reason) = session.closed()
     {
@@ -139,7 +142,11 @@ async fn poll(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
         body.push_str(&f.json);
     }
     body.push(']');
-    Response::new(200, "application/json", body)
+    let response = Response::new(200, "application/json", body);
+    match batch {
+        Some(id) => response.with("X-Portcullis-Batch", id.to_string()),
+        None => response,
+    }
 }
 
 async fn close(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {

@@ -64,6 +64,10 @@ struct State {
     next_gen: u64,
     /// When the last transport went away.
     detached_since: Option<Instant>,
+    /// The last long-poll answer, kept until the next poll acknowledges it.
+    unacked: Option<(u64, Vec<Frame>)>,
+    /// Number of the next long-poll answer.
+    next_batch: u64,
     /// Set when the session ends, with the reason.
     closed: Option<String>,
 }
@@ -88,13 +92,20 @@ pub struct WebSession {
     limit: usize,
 }
 
-/// A transport's hold on a session.
+/// A transport's hold on a session; dropping it detaches (however the transport ended).
 #[derive(Debug)]
 pub struct Attachment {
+    session: Arc<WebSession>,
     /// Its generation.
     pub generation: u64,
     /// Wakes when the session changes.
     pub changes: watch::Receiver<u64>,
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        self.session.detach(self.generation);
+    }
 }
 
 impl WebSession {
@@ -107,7 +118,7 @@ impl WebSession {
     }
 
     /// Attaches a transport; any other attached transport is superseded.
-    pub fn attach(&self) -> Attachment {
+    pub fn attach(self: &Arc<Self>) -> Attachment {
         let changes = self.changed.subscribe();
         let generation = {
             let mut s = self.lock();
@@ -118,13 +129,14 @@ impl WebSession {
         };
         self.bump();
         Attachment {
+            session: self.clone(),
             generation,
             changes,
         }
     }
 
     /// Detaches a transport (if it is still the attached one); the grace period starts.
-    pub fn detach(&self, generation: u64) {
+    fn detach(&self, generation: u64) {
         {
             let mut s = self.lock();
             if s.current != generation {
@@ -151,6 +163,42 @@ impl WebSession {
             superseded: false,
             closed: s.closed.clone(),
         }
+    }
+
+    /// Takes what a long-poll answers, as a numbered batch. The previous batch is kept until
+    /// a poll acknowledges it (`ack`, its number); a poll that does not (the answer was lost
+    /// with a dropped connection) gets it again, first. Without an ack header nothing is kept.
+    pub fn take_batch(&self, generation: u64, ack: Option<u64>) -> (Taken, Option<u64>) {
+        let resend = {
+            let mut s = self.lock();
+            if s.current != generation {
+                Vec::new()
+            } else {
+                match s.unacked.take() {
+                    Some((id, frames)) if ack.is_some_and(|a| a != id) => {
+                        tracing::info!(batch = id, "long-poll answer not acknowledged; sent again");
+                        frames
+                    }
+                    _ => Vec::new(),
+                }
+            }
+        };
+        let mut taken = self.take(generation);
+        if taken.superseded {
+            return (taken, None);
+        }
+        if !resend.is_empty() {
+            let new = std::mem::replace(&mut taken.frames, resend);
+            taken.frames.extend(new);
+        }
+        if taken.frames.is_empty() || ack.is_none() {
+            return (taken, None);
+        }
+        let mut s = self.lock();
+        let id = s.next_batch;
+        s.next_batch += 1;
+        s.unacked = Some((id, taken.frames.clone()));
+        (taken, Some(id))
     }
 
     /// Queues messages; false (and the session closed) if the outbox would pass its bound.
@@ -328,6 +376,8 @@ impl Hub {
                 current: 0,
                 next_gen: 0,
                 detached_since: Some(Instant::now()),
+                unacked: None,
+                next_batch: 1,
                 closed: None,
             }),
             changed: watch::Sender::new(0),
@@ -500,8 +550,8 @@ mod tests {
         assert_eq!(base64url(&[0u8; 16]).len(), 22);
     }
 
-    fn session(limit: usize) -> WebSession {
-        WebSession {
+    fn session(limit: usize) -> Arc<WebSession> {
+        Arc::new(WebSession {
             id: 1,
             token: "t".into(),
             address: IpAddr::from([127, 0, 0, 1]),
@@ -512,12 +562,14 @@ mod tests {
                 current: 0,
                 next_gen: 0,
                 detached_since: None,
+                unacked: None,
+                next_batch: 1,
                 closed: None,
             }),
             changed: watch::Sender::new(0),
             flags: Mutex::new(Map::new()),
             limit,
-        }
+        })
     }
 
     #[test]
@@ -532,10 +584,51 @@ mod tests {
         assert_eq!(t.frames.len(), 1);
         assert_eq!(t.frames[0].json, r#"["text",["one"],{}]"#);
         // Detaching an old generation does not detach the new one.
-        s.detach(a.generation);
+        drop(a);
         assert_eq!(s.lock().current, b.generation);
-        s.detach(b.generation);
+        assert!(s.lock().detached_since.is_none());
+        drop(b);
         assert!(s.lock().detached_since.is_some());
+    }
+
+    #[test]
+    fn a_long_poll_answer_is_sent_again_until_acknowledged() {
+        let s = session(1 << 20);
+        let a = s.attach();
+        s.push_msg(Message::text("one"));
+        let (t, batch) = s.take_batch(a.generation, Some(0));
+        assert_eq!(t.frames.len(), 1);
+        let first = batch.unwrap();
+        drop(a);
+        // The answer was lost: the next poll still acknowledges the batch before it.
+        s.push_msg(Message::text("two"));
+        let b = s.attach();
+        let (t, batch) = s.take_batch(b.generation, Some(0));
+        let texts: Vec<_> = t
+            .frames
+            .iter()
+            .map(|f| f.msg.first_str().unwrap())
+            .collect();
+        assert_eq!(texts, ["one", "two"]);
+        let second = batch.unwrap();
+        assert_ne!(first, second);
+        drop(b);
+        // Acknowledged: not sent again.
+        let c = s.attach();
+        s.push_msg(Message::text("three"));
+        let (t, _) = s.take_batch(c.generation, Some(second));
+        let texts: Vec<_> = t
+            .frames
+            .iter()
+            .map(|f| f.msg.first_str().unwrap())
+            .collect();
+        assert_eq!(texts, ["three"]);
+        // Without an ack header, nothing is kept for later.
+        s.push_msg(Message::text("four"));
+        let (t, batch) = s.take_batch(c.generation, None);
+        assert_eq!(t.frames.len(), 1);
+        assert_eq!(batch, None);
+        assert!(s.lock().unacked.is_none());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument;
@@ -247,7 +247,34 @@ where
         let ip = shared.client_ip(peer.ip(), &req);
         let keep_alive = req.keep_alive();
         let head_only = req.method == "HEAD";
-        let next = route(&req, ip, &shared).await;
+        let next = if req.path == "/ajax/poll" {
+            // A held poll watches its connection: a client that went away must not be
+            // handed output (it would be lost), and its session's grace period starts now.
+            let answer = route(&req, ip, &shared);
+            tokio::pin!(answer);
+            let mut probe = [0u8; 1024];
+            loop {
+                tokio::select! {
+                    next = &mut answer => break next,
+                    r = stream.read(&mut probe) => match r {
+                        Ok(0) | Err(_) => {
+                            tracing::info!("long-poll client went away");
+                            return;
+                        }
+                        // A pipelined request: kept for after this one.
+                        Ok(n) if buf.len() + n <= http::MAX_HEAD + shared.config.max_message_bytes => {
+                            buf.extend_from_slice(&probe[..n]);
+                        }
+                        Ok(_) => {
+                            tracing::info!("too much pipelined behind a long-poll; closing");
+                            return;
+                        }
+                    },
+                }
+            }
+        } else {
+            route(&req, ip, &shared).await
+        };
         let response = match next {
             Next::Upgrade => {
                 ws::upgrade(stream, buf, req, ip, shared).await;

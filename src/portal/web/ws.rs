@@ -200,7 +200,6 @@ async fn run<S>(
             .await
             .is_err()
         {
-            session.detach(generation);
             return;
         }
     }
@@ -300,7 +299,7 @@ async fn run<S>(
             }
         }
     };
-    session.detach(generation);
+    drop(attachment);
     if let Some(frame) = end {
         let _ = tokio::time::timeout(WRITE_STALL, sink.send(WsMessage::Close(Some(frame)))).await;
     }
