@@ -791,6 +791,10 @@ fn the_terminal_subprotocol_carries_plain_terminal_text() {
     bob.expect("dave says, \"there\"");
     bob.send_line("say hello terminal");
     t.expect("bob says, \"hello terminal\"");
+    // A terminal session cannot be resumed, so it ends with its connection (the grace
+    // period is 60 s here: this would time out if it waited).
+    t.drop_connection();
+    bob.expect("dave has left.");
 
     // Asking for the JSON protocol by name gets it.
     let mut j = WebClient::connect(

@@ -530,7 +530,7 @@ fn base64url(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -550,7 +550,8 @@ mod tests {
         assert_eq!(base64url(&[0u8; 16]).len(), 22);
     }
 
-    fn session(limit: usize) -> Arc<WebSession> {
+    /// A session with no hub or core, for unit tests.
+    pub(in crate::portal::web) fn session(limit: usize) -> Arc<WebSession> {
         Arc::new(WebSession {
             id: 1,
             token: "t".into(),
@@ -637,8 +638,11 @@ mod tests {
         assert!(s.push_msg(Message::text("x".repeat(40))));
         assert!(!s.push_msg(Message::text("y".repeat(80))));
         assert!(s.closed().unwrap().contains("overflow"));
-        let g = s.attach().generation;
-        assert!(s.take(g).frames.is_empty());
+        let attached = s.attach();
+        let t = s.take(attached.generation);
+        assert!(!t.superseded);
+        assert!(t.frames.is_empty(), "an overflowed outbox is dropped");
+        assert!(t.closed.unwrap().contains("overflow"));
     }
 
     #[test]

@@ -180,7 +180,13 @@ pub async fn accept_loop(
             tracing::warn!(%peer, "too many web connections; closed");
             return;
         };
-        let Some(slot) = shared.take_slot(peer.ip()) else {
+        // Behind a reverse proxy every connection comes from the proxy: only the total bounds
+        // those (the sessions are still counted per client address).
+        let slot = if shared.config.trusted_proxies.contains(&peer.ip()) {
+            None
+        } else if let Some(slot) = shared.take_slot(peer.ip()) {
+            Some(slot)
+        } else {
             tracing::warn!(%peer, limit = shared.config.http_connections_per_address, "too many web connections from one address; closed");
             return;
         };
@@ -611,6 +617,47 @@ mod tests {
         assert_eq!(flags["SCREENWIDTH"], 100);
         assert!(!flags.contains_key("SCREENHEIGHT"));
         assert_eq!(flags["SCREENREADER"], true);
+    }
+
+    #[tokio::test]
+    async fn each_line_typed_is_one_data_in_cut_and_cleaned() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let limits = Limits {
+            max_line_length: 64,
+            ..Limits::default()
+        };
+        let shared = WebShared::new(WebConfig::default(), limits, tx.clone(), true);
+        let session = hub::tests::session(1 << 20);
+        let long = "x".repeat(100);
+        let msgs = vec![
+            Message::text("look\r\n"),
+            Message::text("say a\nsay b"),
+            Message::text(format!("say {long}")),
+            Message::text("say \u{1b}[31mred"),
+        ];
+        data_in(&shared, &session, msgs).await;
+        drop(tx);
+        drop(shared);
+        let mut lines = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            if let CoreEvent::DataIn { messages, .. } = ev {
+                lines.push(messages[0].first_str().unwrap_or_default().to_string());
+            }
+        }
+        assert_eq!(
+            lines,
+            [
+                "look",
+                "say a",
+                "say b",
+                &format!("say {}", &long[..60]),
+                "say [31mred"
+            ]
+        );
+        let attached = session.attach();
+        let told = session.take(attached.generation).frames;
+        assert_eq!(told.len(), 1, "one notice for the cut line");
+        assert!(told[0].json.contains("longer than 64 bytes"));
     }
 
     #[test]

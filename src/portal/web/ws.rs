@@ -300,6 +300,10 @@ async fn run<S>(
         }
     };
     drop(attachment);
+    if mode == Mode::Terminal {
+        // Nothing can come back to a terminal session: it ends with its connection.
+        session.end("connection closed");
+    }
     if let Some(frame) = end {
         let _ = tokio::time::timeout(WRITE_STALL, sink.send(WsMessage::Close(Some(frame)))).await;
     }
