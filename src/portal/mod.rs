@@ -10,6 +10,7 @@ pub mod flags;
 pub mod info;
 pub mod link;
 pub mod output;
+pub mod slots;
 pub mod ssh;
 pub mod supervisor;
 pub mod telnet;
@@ -111,6 +112,21 @@ async fn bind_unix(path: &Path, what: &'static str) -> Result<UnixListener, Port
     Ok(l)
 }
 
+/// Binds a front end's listener; the address it got (the port, when 0 was asked for).
+async fn bind(
+    what: &'static str,
+    addr: std::net::SocketAddr,
+) -> Result<(TcpListener, std::net::SocketAddr), PortalError> {
+    let failed = |cause| PortalError::Bind {
+        what,
+        addr: addr.to_string(),
+        cause,
+    };
+    let l = TcpListener::bind(addr).await.map_err(failed)?;
+    let bound = l.local_addr().map_err(failed)?;
+    Ok((l, bound))
+}
+
 /// Runs the portal until it is stopped. With `supervise`, the server runs as a child.
 pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     let cfg = &loaded.config;
@@ -122,18 +138,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     let mut listeners = Vec::new();
     let mut telnet_listener = None;
     if cfg.telnet.enabled {
-        let l = TcpListener::bind(cfg.telnet.bind)
-            .await
-            .map_err(|cause| PortalError::Bind {
-                what: "telnet",
-                addr: cfg.telnet.bind.to_string(),
-                cause,
-            })?;
-        let addr = l.local_addr().map_err(|cause| PortalError::Bind {
-            what: "telnet",
-            addr: cfg.telnet.bind.to_string(),
-            cause,
-        })?;
+        let (l, addr) = bind("telnet", cfg.telnet.bind).await?;
         tracing::info!(protocol = protocol::TELNET, %addr, "listening");
         listeners.push(ListenerInfo {
             protocol: protocol::TELNET.into(),
@@ -156,18 +161,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     if let (true, Some(tls)) = (cfg.tls.enabled, &certificate) {
         let tls = tls.clone();
         let info = tls.current();
-        let l = TcpListener::bind(cfg.tls.bind)
-            .await
-            .map_err(|cause| PortalError::Bind {
-                what: "tls",
-                addr: cfg.tls.bind.to_string(),
-                cause,
-            })?;
-        let addr = l.local_addr().map_err(|cause| PortalError::Bind {
-            what: "tls",
-            addr: cfg.tls.bind.to_string(),
-            cause,
-        })?;
+        let (l, addr) = bind("tls", cfg.tls.bind).await?;
         tracing::info!(protocol = protocol::TELNET_TLS, %addr, fingerprint = %info.fingerprint_sha256, days_left = info.days_left, "listening");
         listeners.push(ListenerInfo {
             protocol: protocol::TELNET_TLS.into(),
@@ -180,18 +174,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         let keys = crate::keys::HostKeys::new(&cfg.ssh.keys_dir)
             .load_or_generate()
             .map_err(PortalError::HostKeys)?;
-        let l = TcpListener::bind(cfg.ssh.bind)
-            .await
-            .map_err(|cause| PortalError::Bind {
-                what: "ssh",
-                addr: cfg.ssh.bind.to_string(),
-                cause,
-            })?;
-        let addr = l.local_addr().map_err(|cause| PortalError::Bind {
-            what: "ssh",
-            addr: cfg.ssh.bind.to_string(),
-            cause,
-        })?;
+        let (l, addr) = bind("ssh", cfg.ssh.bind).await?;
         tracing::info!(protocol = protocol::SSH, %addr, "listening");
         listeners.push(ListenerInfo {
             protocol: protocol::SSH.into(),
@@ -210,18 +193,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     }
     let mut web_listener = None;
     if cfg.web.enabled {
-        let l = TcpListener::bind(cfg.web.bind)
-            .await
-            .map_err(|cause| PortalError::Bind {
-                what: "web",
-                addr: cfg.web.bind.to_string(),
-                cause,
-            })?;
-        let addr = l.local_addr().map_err(|cause| PortalError::Bind {
-            what: "web",
-            addr: cfg.web.bind.to_string(),
-            cause,
-        })?;
+        let (l, addr) = bind("web", cfg.web.bind).await?;
         tracing::info!(protocol = protocol::WEB, tls = cfg.web.tls, %addr, "listening");
         listeners.push(ListenerInfo {
             protocol: if cfg.web.tls {

@@ -9,53 +9,15 @@
 //! while every open session carries on.
 
 use super::core::CoreEvent;
+use super::slots::PerAddress;
 use super::telnet::{TelnetShared, run_session};
 use crate::certs::ReloadableTls;
 use crate::session::protocol;
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument;
-
-/// Handshakes in progress per address.
-type Pending = Arc<Mutex<HashMap<IpAddr, usize>>>;
-
-/// One address's place among handshakes in progress; given back on drop.
-struct PendingSlot {
-    pending: Pending,
-    ip: IpAddr,
-}
-
-impl PendingSlot {
-    fn take(pending: &Pending, ip: IpAddr, max: usize) -> Option<Self> {
-        let mut map = pending.lock().ok()?;
-        let n = map.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(PendingSlot {
-            pending: pending.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for PendingSlot {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.pending.lock()
-            && let Some(n) = map.get_mut(&self.ip)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
 
 /// Accepts TLS connections until `stop` turns true.
 pub async fn accept_loop(
@@ -67,15 +29,14 @@ pub async fn accept_loop(
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let handshakes = Arc::new(Semaphore::new(shared.limits.max_connections));
-    let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
-    let per_address = shared.limits.max_connections_per_address;
+    let pending = PerAddress::new(shared.limits.max_connections_per_address);
     super::accept_each(listener, stop, |stream, peer| {
         // Handshakes in progress are bounded like sessions: in all and per address.
         let Ok(permit) = handshakes.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "too many tls handshakes in progress; closed");
             return;
         };
-        let Some(slot) = PendingSlot::take(&pending, peer.ip(), per_address) else {
+        let Some(slot) = pending.take(peer.ip()) else {
             tracing::warn!(%peer, "too many tls handshakes from one address; closed");
             return;
         };

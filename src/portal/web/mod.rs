@@ -21,6 +21,7 @@ pub mod hub;
 mod ws;
 
 use super::core::CoreEvent;
+use super::slots::PerAddress;
 use crate::certs::ReloadableTls;
 use crate::config::{Limits, WebConfig};
 use crate::markup;
@@ -28,9 +29,8 @@ use crate::message::Message;
 use http::{HttpError, Request, Response};
 use hub::{Hub, Lookup, WebSession};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -56,7 +56,7 @@ pub struct WebShared {
     /// Whether the listener speaks HTTPS.
     pub secure: bool,
     /// HTTP connections held per address.
-    per_address: Mutex<HashMap<IpAddr, usize>>,
+    per_address: Arc<PerAddress>,
 }
 
 impl WebShared {
@@ -67,6 +67,7 @@ impl WebShared {
         core: mpsc::Sender<CoreEvent>,
         secure: bool,
     ) -> Arc<Self> {
+        let per_address = config.http_connections_per_address;
         let hub = Hub::new(
             core,
             Duration::from_secs(config.reconnect_grace_secs),
@@ -77,7 +78,7 @@ impl WebShared {
             limits,
             hub,
             secure,
-            per_address: Mutex::new(HashMap::new()),
+            per_address: PerAddress::new(per_address),
         })
     }
 
@@ -132,38 +133,6 @@ impl WebShared {
         // Behind a TLS-terminating proxy the page is https while this listener is not.
         same("https://") || (!self.secure && same("http://"))
     }
-
-    fn take_slot(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
-        let mut map = self.per_address.lock().ok()?;
-        let n = map.entry(ip).or_insert(0);
-        if *n >= self.config.http_connections_per_address {
-            return None;
-        }
-        *n += 1;
-        Some(ConnSlot {
-            shared: self.clone(),
-            ip,
-        })
-    }
-}
-
-/// One address's place among open HTTP connections; given back on drop.
-struct ConnSlot {
-    shared: Arc<WebShared>,
-    ip: IpAddr,
-}
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.shared.per_address.lock()
-            && let Some(n) = map.get_mut(&self.ip)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
 }
 
 /// Accepts web connections until `stop` turns true.
@@ -184,7 +153,7 @@ pub async fn accept_loop(
         // those (the sessions are still counted per client address).
         let slot = if shared.config.trusted_proxies.contains(&peer.ip()) {
             None
-        } else if let Some(slot) = shared.take_slot(peer.ip()) {
+        } else if let Some(slot) = shared.per_address.take(peer.ip()) {
             Some(slot)
         } else {
             tracing::warn!(%peer, limit = shared.config.http_connections_per_address, "too many web connections from one address; closed");
