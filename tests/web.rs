@@ -915,3 +915,45 @@ fn a_lost_long_poll_answer_is_sent_again_until_acknowledged() {
         r.describe()
     );
 }
+
+/// `portcullis stop` tells browser players why, on both transports, before the portal goes.
+#[test]
+fn stopping_the_portal_tells_browser_players() {
+    let p = Portcullis::start_web("", "");
+    let mut ws = p.web_player("alice");
+    let mut poll = p.ajax_player("polly");
+    // A polling page gets the reason too (in a held poll, or the next one).
+    let held = std::thread::spawn(move || {
+        let deadline = Instant::now() + WAIT;
+        while !poll.received.iter().any(|m| m[0] == "disconnect") {
+            assert!(
+                Instant::now() < deadline,
+                "no disconnect: {:?}",
+                poll.received
+            );
+            poll.poll();
+        }
+        poll
+    });
+    let status = p.stop();
+    assert!(status.success(), "{status}");
+    let bye = ws.wait_named("disconnect");
+    assert!(
+        bye[1][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("shutting down"),
+        "{bye}"
+    );
+    ws.expect_closed();
+    let poll = held.join().unwrap();
+    let last = poll.received.last().unwrap();
+    assert_eq!(last[0], "disconnect", "{last}");
+    assert!(
+        last[1][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("shutting down"),
+        "{last}"
+    );
+}

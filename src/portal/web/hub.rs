@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
-/// How long a closed session's last messages (the reason it closed) wait for a transport.
-const CLOSE_LINGER: Duration = Duration::from_secs(5);
+/// How long a closed session's last messages (the reason it closed) wait for a transport:
+/// a long-polling page comes back within moments. Shorter than the portal's shutdown grace,
+/// so a goodbye can still be fetched while the portal stops.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// One message for the browser, with its JSON form made once.
 #[derive(Debug, Clone)]
@@ -339,7 +341,8 @@ impl Hub {
         if s.address != address {
             return Err(Lookup::WrongAddress { owner: s.address });
         }
-        if s.closed().is_some() {
+        // A closed session is found only while its last messages wait to be fetched.
+        if s.closed().is_some() && s.lock().outbox.is_empty() {
             return Err(Lookup::Unknown);
         }
         Ok(s)
@@ -426,6 +429,7 @@ impl Hub {
 async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<ToSession>) {
     tracing::info!("connected");
     let mut changes = session.changed.subscribe();
+    let mut expired = false;
     let reason = loop {
         // With nothing attached, the session ends when the grace period runs out; an attach
         // or detach wakes this loop (through `changes`) to move the deadline.
@@ -478,12 +482,26 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<To
                         hub.grace.as_secs()
                     );
                     session.close(&reason);
+                    expired = true;
                     break reason;
                 }
             }
         }
     };
     tracing::info!(%reason, "disconnected");
+    // Give the page a moment to fetch the last messages (why it was closed), over the
+    // attached transport or the next poll; the session counts as open until then, so the
+    // portal does not finish stopping before its goodbye is out. Nobody is coming back to
+    // a session that ran out its grace period.
+    if !expired {
+        let deadline = tokio::time::Instant::now() + CLOSE_LINGER;
+        while !session.lock().outbox.is_empty() {
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+    }
     let _ = hub
         .core
         .send(CoreEvent::Closed {
@@ -491,21 +509,6 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<To
             reason: reason.clone(),
         })
         .await;
-    // Give an attached transport a moment to deliver the last messages (the reason).
-    let deadline = tokio::time::Instant::now() + CLOSE_LINGER;
-    loop {
-        let drained = {
-            let s = session.lock();
-            s.outbox.is_empty() || s.current == 0
-        };
-        if drained {
-            break;
-        }
-        tokio::select! {
-            r = changes.changed() => if r.is_err() { break },
-            _ = tokio::time::sleep_until(deadline) => break,
-        }
-    }
     hub.remove(&session.token);
 }
 

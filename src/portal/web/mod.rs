@@ -144,7 +144,20 @@ pub async fn accept_loop(
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let connections = Arc::new(Semaphore::new(shared.limits.max_connections));
-    super::accept_each(listener, stop, |stream, peer| {
+    // While the portal stops, browser sessions fetch their goodbye (a long-polling page over
+    // a new connection), so the listener stays open until they are gone, or for a moment.
+    let (stop_accepting, stopped) = tokio::sync::watch::channel(false);
+    let hub = shared.hub.clone();
+    let mut stop = stop;
+    tokio::spawn(async move {
+        let _ = stop.wait_for(|s| *s).await;
+        let deadline = tokio::time::Instant::now() + super::core::SHUTDOWN_GRACE;
+        while !hub.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stop_accepting.send(true);
+    });
+    super::accept_each(listener, stopped, |stream, peer| {
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "too many web connections; closed");
             return;
