@@ -100,7 +100,8 @@ pub async fn read_request<R>(
 where
     R: AsyncRead + Unpin,
 {
-    let mut chunk = [0u8; 4096];
+    // Read straight into `buf` (no buffer on the stack: the connection's task keeps its
+    // future for as long as it lives).
     let (head_len, mut request) = loop {
         if !buf.is_empty() {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -117,7 +118,8 @@ where
         if buf.len() >= MAX_HEAD {
             return Err(refused(431, "request head too large"));
         }
-        let n = reader.read(&mut chunk).await?;
+        buf.reserve(2048);
+        let n = reader.read_buf(buf).await?;
         if n == 0 {
             return Err(if buf.is_empty() {
                 HttpError::Closed
@@ -125,7 +127,6 @@ where
                 HttpError::Io(std::io::ErrorKind::UnexpectedEof.into())
             });
         }
-        buf.extend_from_slice(&chunk[..n]);
     };
     buf.drain(..head_len);
 
@@ -146,11 +147,11 @@ where
         ));
     }
     while buf.len() < length {
-        let n = reader.read(&mut chunk).await?;
+        buf.reserve((length - buf.len()).min(16 * 1024));
+        let n = reader.read_buf(buf).await?;
         if n == 0 {
             return Err(HttpError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
     request.body = buf.drain(..length).collect();
     Ok(request)

@@ -240,7 +240,7 @@ where
             // handed output (it would be lost), and its session's grace period starts now.
             let answer = route(&req, ip, &shared);
             tokio::pin!(answer);
-            let mut probe = [0u8; 1024];
+            let mut probe = [0u8; 256];
             loop {
                 tokio::select! {
                     next = &mut answer => break next,
