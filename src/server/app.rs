@@ -40,7 +40,7 @@ const HELP: &str = "\
   |wsshkey|n add <key> / list / remove <fingerprint>   your SSH keys for logging in
   |whelp|n                      this text
   |wquit|n                      leave
-Colour: |||r red, |||g green, |||y yellow, |||b blue, |||m magenta, |||c cyan, |||w white, |||n normal.";
+Colour: ||r|r red|n, ||g|g green|n, ||y|y yellow|n, ||b|b blue|n, ||m|m magenta|n, ||c|c cyan|n, ||w|w white|n, ||n normal.";
 
 impl App for Talker {
     fn at_login(&mut self, w: &mut World, id: SessionId) {
@@ -411,6 +411,15 @@ fn sshkey(w: &mut World, id: SessionId, rest: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_shows_the_colour_codes_themselves() {
+        let shown = crate::markup::strip(HELP);
+        assert!(
+            shown.contains("Colour: |r red, |g green,") && shown.contains("|n normal."),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn commands_split() {
