@@ -243,14 +243,19 @@ pub async fn roundtrip(a: &RoundtripArgs, quiet: bool) -> Result<Outcome> {
                     }
                 }
             }
-            conn.close().await;
-            (lat, timeouts, dropped, why)
+            // Not closed here: a talker announces a departure to everyone still connected,
+            // so clients that finish early would flood those still measuring (with 1,000
+            // clients, up to ~500,000 "has left" lines inside the measured window). All
+            // connections close together once every client is done.
+            (conn, lat, timeouts, dropped, why)
         }));
     }
     let mut lat = Vec::new();
     let (mut timeouts, mut dropped, mut why) = (0, 0, None);
+    let mut conns = Vec::with_capacity(tasks.len());
     for t in tasks {
-        let (l, to, d, w) = t.await?;
+        let (conn, l, to, d, w) = t.await?;
+        conns.push(conn);
         lat.extend(l);
         timeouts += to;
         dropped += usize::from(d);
@@ -260,6 +265,7 @@ pub async fn roundtrip(a: &RoundtripArgs, quiet: bool) -> Result<Outcome> {
     }
     let secs = start.elapsed().as_secs_f64();
     drop(line);
+    close_all(conns).await;
     let s = Summary::of(&lat);
     let per_sec = rate(lat.len(), secs);
     let mut o = Outcome::default();
