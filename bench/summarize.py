@@ -426,6 +426,13 @@ if failed or notes:
     for n in dict.fromkeys(notes):
         out.append(f"- {n}")
     out.append("")
+# What is written by hand after this marker in the existing file (targets, profiles) is kept.
+KEEP = "<!-- Written by hand from here on; bench/summarize.py keeps it when it rewrites the file. -->"
+if os.path.exists(OUT_MD):
+    with open(OUT_MD) as f:
+        old = f.read()
+    if KEEP in old:
+        out.append(old[old.index(KEEP):].rstrip())
 with open(OUT_MD, "w") as f:
     f.write("\n".join(out).rstrip() + "\n")
 print(f"wrote {OUT_MD}" + (f" and {OUT_PNG}" if plot_ok else " (no plot)"))

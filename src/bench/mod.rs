@@ -203,6 +203,13 @@ pub struct RoundtripArgs {
     /// Lines each client sends (0: as many as fit in --duration).
     #[arg(long, default_value_t = 100)]
     pub lines: usize,
+    /// Milliseconds from one of a client's lines to its next; the clients' first lines are
+    /// spread evenly over one interval, so N clients offer N * 1000 / interval lines/s. 0: each
+    /// client sends its next line as soon as the echo is in, all starting at once (every
+    /// client always has a line waiting, so latency is mostly queueing: about clients ÷
+    /// throughput).
+    #[arg(long, default_value_t = 0)]
+    pub interval_ms: u64,
 }
 
 #[derive(Args, Debug, serde::Serialize)]

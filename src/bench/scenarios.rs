@@ -206,9 +206,19 @@ pub async fn roundtrip(a: &RoundtripArgs, quiet: bool) -> Result<Outcome> {
     let start = Instant::now();
     let end = start + c.duration();
     let (lines, wait) = (a.lines, c.timeout());
+    let interval = Duration::from_millis(a.interval_ms);
+    let n = conns.len();
     let mut tasks = Vec::new();
     for (i, mut conn) in conns.into_iter().enumerate() {
         let (spec, run, progress) = (spec.clone(), run.clone(), progress.clone());
+        // Paced: client i's lines are due at start + (i / n + k) * interval; a line whose
+        // echo came late is followed by the next at once (no catching up).
+        let mut tick = (!interval.is_zero()).then(|| {
+            let mut t =
+                tokio::time::interval_at(start + interval.mul_f64(i as f64 / n as f64), interval);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let (mut timeouts, mut dropped, mut why) = (0usize, false, None::<String>);
@@ -218,6 +228,12 @@ pub async fn roundtrip(a: &RoundtripArgs, quiet: bool) -> Result<Outcome> {
             } else {
                 k < lines
             } {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                    if lines == 0 && Instant::now() >= end {
+                        break;
+                    }
+                }
                 let token = format!("{run}c{i}n{k}e");
                 k += 1;
                 let t = Instant::now();
@@ -243,14 +259,19 @@ pub async fn roundtrip(a: &RoundtripArgs, quiet: bool) -> Result<Outcome> {
                     }
                 }
             }
-            conn.close().await;
-            (lat, timeouts, dropped, why)
+            // Not closed here: a talker announces a departure to everyone still connected,
+            // so clients that finish early would flood those still measuring (with 1,000
+            // clients, up to ~500,000 "has left" lines inside the measured window). All
+            // connections close together once every client is done.
+            (conn, lat, timeouts, dropped, why)
         }));
     }
     let mut lat = Vec::new();
     let (mut timeouts, mut dropped, mut why) = (0, 0, None);
+    let mut conns = Vec::with_capacity(tasks.len());
     for t in tasks {
-        let (l, to, d, w) = t.await?;
+        let (conn, l, to, d, w) = t.await?;
+        conns.push(conn);
         lat.extend(l);
         timeouts += to;
         dropped += usize::from(d);
@@ -260,11 +281,24 @@ pub async fn roundtrip(a: &RoundtripArgs, quiet: bool) -> Result<Outcome> {
     }
     let secs = start.elapsed().as_secs_f64();
     drop(line);
+    close_all(conns).await;
     let s = Summary::of(&lat);
     let per_sec = rate(lat.len(), secs);
     let mut o = Outcome::default();
     o.row("protocol", format!("{:?}", c.protocol).to_lowercase());
     o.row("clients", a.clients.to_string());
+    o.row(
+        "pacing",
+        if interval.is_zero() {
+            "none: next line as soon as the echo is in".to_string()
+        } else {
+            format!(
+                "a line every {} ms per client ({:.0} lines/s offered)",
+                a.interval_ms,
+                n as f64 / interval.as_secs_f64()
+            )
+        },
+    );
     o.row("setup (connect + log in)", format!("{setup_secs:.2} s"));
     o.row("lines", format!("{} echoed in {secs:.2} s", lat.len()));
     o.row("throughput", format!("{per_sec:.1} lines/s"));
@@ -272,6 +306,7 @@ pub async fn roundtrip(a: &RoundtripArgs, quiet: bool) -> Result<Outcome> {
     o.row("timeouts", timeouts.to_string());
     o.row("connections dropped", dropped.to_string());
     o.set("clients", a.clients);
+    o.set("interval_ms", a.interval_ms);
     o.set("lines_echoed", lat.len());
     o.set("timeouts", timeouts);
     o.set("connections_dropped", dropped);

@@ -13,6 +13,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+/// Most queued messages written to the server in one write.
+const LINK_BATCH: usize = 256;
+
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts servers until the listener fails.
@@ -66,16 +69,28 @@ async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), 
     let link_id = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::unbounded_channel::<PortalMsg>();
     let write_task = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let last = matches!(msg, PortalMsg::Refused { .. } | PortalMsg::Shutdown { .. });
-            let frame = match link::encode(&msg) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot encode link message");
-                    continue;
+        // Everything already queued goes out in one write (up to LINK_BATCH frames), rather
+        // than one write per message.
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            let (mut last, mut n) = (false, 0);
+            while let Some(msg) = next.take() {
+                last = matches!(msg, PortalMsg::Refused { .. } | PortalMsg::Shutdown { .. });
+                n += 1;
+                match link::encode(&msg) {
+                    Ok(frame) => {
+                        if let Err(e) = writer.feed(frame).await {
+                            tracing::warn!(error = %e, "link write failed");
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot encode link message"),
                 }
-            };
-            if let Err(e) = writer.send(frame).await {
+                if !last && n < LINK_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if let Err(e) = SinkExt::<bytes::Bytes>::flush(&mut writer).await {
                 tracing::warn!(error = %e, "link write failed");
                 break;
             }

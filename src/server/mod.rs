@@ -20,7 +20,7 @@ use crate::markup;
 use crate::message::Message;
 use crate::session::{Session, SessionId, SyncData, protocol};
 use app::App;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use jobs::{Done, Job, Outcome, Worker};
 use login::LoginScreen;
 use std::time::Duration;
@@ -29,6 +29,9 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use world::{ServerSessions, World};
+
+/// Most link frames handled in one step before the replies are written.
+const LINK_BATCH: usize = 256;
 
 /// How long the server keeps trying to reach the portal's link socket.
 pub const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
@@ -180,12 +183,8 @@ impl Server {
         }
         let mut purge = tokio::time::interval(Duration::from_secs(60));
         loop {
-            let end = tokio::select! {
-                msg = recv(&mut reader, None) => match msg {
-                    Ok(msg) => self.portal_msg(msg),
-                    Err(LinkError::Closed) => Some(End::Lost("closed by portal".into())),
-                    Err(e) => Some(End::Lost(e.to_string())),
-                },
+            let mut end = tokio::select! {
+                msg = recv(&mut reader, None) => self.link_msg(msg),
                 Some(done) = done_rx.recv() => {
                     self.job_done(done);
                     None
@@ -196,6 +195,17 @@ impl Server {
                 }
             };
             self.start_jobs();
+            // Frames that have already arrived are handled before anything is written, so a
+            // burst of input is answered with one write on the link instead of one per frame.
+            let mut batch = 1;
+            while end.is_none() && batch < LINK_BATCH {
+                let Some(msg) = recv(&mut reader, None).now_or_never() else {
+                    break;
+                };
+                end = self.link_msg(msg);
+                self.start_jobs();
+                batch += 1;
+            }
             if !self.out.is_empty() {
                 for m in self.out.drain(..) {
                     writer
@@ -224,6 +234,15 @@ impl Server {
             self.app.as_mut(),
             &self.store,
         )
+    }
+
+    /// One frame (or the link's end) from the portal.
+    fn link_msg(&mut self, msg: Result<PortalMsg, LinkError>) -> Option<End> {
+        match msg {
+            Ok(msg) => self.portal_msg(msg),
+            Err(LinkError::Closed) => Some(End::Lost("closed by portal".into())),
+            Err(e) => Some(End::Lost(e.to_string())),
+        }
     }
 
     fn portal_msg(&mut self, msg: PortalMsg) -> Option<End> {
