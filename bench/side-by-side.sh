@@ -167,7 +167,7 @@ build() {
 start_portcullis() {
     local d="$WORK/portcullis"
     mkdir -p "$d"
-    P_TELNET=$(free_port); P_TLS=$(free_port); P_SSH=$(free_port)
+    P_TELNET=$(free_port); P_TLS=$(free_port); P_SSH=$(free_port); P_WEB=$(free_port)
     P_CFG="$d/config.toml"
     cat >"$P_CFG" <<EOF
 # Written by bench/side-by-side.sh: loopback only, limits raised for the benchmark.
@@ -182,6 +182,9 @@ key = "certs/key.pem"
 [ssh]
 bind = "127.0.0.1:$P_SSH"
 keys_dir = "keys"
+[web]
+bind = "127.0.0.1:$P_WEB"
+http_connections_per_address = 19000
 [limits]
 max_connections = 19000
 max_connections_per_address = 19000

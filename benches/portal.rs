@@ -116,7 +116,7 @@ impl Running {
             "[telnet]\nbind = \"127.0.0.1:0\"\n[tls]\nenabled = false\n\
              [limits]\nmax_connections = 5000\nmax_connections_per_address = 5000\n\
              command_rate = 100000.0\ncommand_burst = 100000\n[accounts]\ncreations = 100000\n\
-             [ssh]\nbind = \"127.0.0.1:0\"\n",
+             [ssh]\nbind = \"127.0.0.1:0\"\n[web]\nenabled = false\n",
         )
         .unwrap();
         let mut child = Command::new(BIN)
