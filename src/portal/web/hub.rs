@@ -326,11 +326,6 @@ impl Hub {
         &self.core
     }
 
-    /// Seconds a detached session lives.
-    pub fn grace(&self) -> Duration {
-        self.grace
-    }
-
     fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<WebSession>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
