@@ -864,7 +864,6 @@ impl Core {
         }
     }
 
-    /// A portal-made line to one player.
     /// Tells every browser session how the server is (`reloading`, `down`, `running`), so
     /// the page can show it; other protocols get text notices instead, where there are any.
     fn server_status(&mut self, status: &str) {
@@ -877,6 +876,7 @@ impl Core {
         }
     }
 
+    /// A portal-made line to one player.
     fn notice(&mut self, id: SessionId, text: &str) {
         if let Some(e) = self.sessions.get_mut(&id) {
             send_or_close(e, ToSession::DataOut(vec![Message::text(text)]));
