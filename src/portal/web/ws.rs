@@ -118,7 +118,7 @@ pub async fn upgrade<S>(
     let config = WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit))
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(limit.max(shared.limits.output_buffer_bytes) * 2);
     let mut ws =
