@@ -957,3 +957,14 @@ fn stopping_the_portal_tells_browser_players() {
         "{last}"
     );
 }
+
+/// The page learns the world's name (`[server] name`) for its title, on both transports.
+#[test]
+fn the_session_names_the_world() {
+    let p = Portcullis::start_web("[server]\nname = \"Dragonmoor\"\n", "");
+    let port = p.web_port();
+    let mut ws = WebClient::connect(port, "/ws", &[]).unwrap();
+    assert_eq!(ws.session()["name"], "Dragonmoor");
+    let ajax = AjaxClient::open(port);
+    assert_eq!(ajax.opened["name"], "Dragonmoor", "{}", ajax.opened);
+}

@@ -356,6 +356,12 @@ function handle(msg) {
 
 function onSession(kw) {
   if (typeof kw.token === "string" && kw.token) setToken(kw.token);
+  if (typeof kw.name === "string" && kw.name) {
+    // The world's name ([server] name), as text only.
+    document.title = kw.name;
+    const h1 = document.querySelector("h1.title");
+    if (h1) h1.textContent = kw.name;
+  }
   if (kw.grace_secs > 0) graceSecs = kw.grace_secs;
   if (kw.poll_secs > 0) pollSecs = kw.poll_secs;
   if (expectResume && kw.resumed === false) {

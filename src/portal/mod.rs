@@ -266,6 +266,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
             cfg.limits.clone(),
             core_tx.clone(),
             cfg.web.tls,
+            cfg.server.name.clone(),
         );
         let tls = if cfg.web.tls {
             certificate.clone()

@@ -77,6 +77,7 @@ async fn open(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
             "poll_secs": shared.config.poll_timeout_secs,
             "resumed": was_resumed,
             "protocol": session.protocol,
+            "name": shared.name,
         }),
     )
 }

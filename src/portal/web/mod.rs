@@ -55,6 +55,8 @@ pub struct WebShared {
     pub hub: Arc<Hub>,
     /// Whether the listener speaks HTTPS.
     pub secure: bool,
+    /// The world's name (`[server] name`), for the page's title.
+    pub name: String,
     /// HTTP connections held per address.
     per_address: Arc<PerAddress>,
 }
@@ -66,6 +68,7 @@ impl WebShared {
         limits: Limits,
         core: mpsc::Sender<CoreEvent>,
         secure: bool,
+        name: String,
     ) -> Arc<Self> {
         let per_address = config.http_connections_per_address;
         let hub = Hub::new(
@@ -78,6 +81,7 @@ impl WebShared {
             limits,
             hub,
             secure,
+            name,
             per_address: PerAddress::new(per_address),
         })
     }
@@ -514,7 +518,7 @@ mod tests {
 
     fn shared(secure: bool, config: WebConfig) -> Arc<WebShared> {
         let (tx, _rx) = mpsc::channel(1);
-        WebShared::new(config, Limits::default(), tx, secure)
+        WebShared::new(config, Limits::default(), tx, secure, "Test".into())
     }
 
     #[tokio::test]
@@ -608,7 +612,7 @@ mod tests {
             max_line_length: 64,
             ..Limits::default()
         };
-        let shared = WebShared::new(WebConfig::default(), limits, tx.clone(), true);
+        let shared = WebShared::new(WebConfig::default(), limits, tx.clone(), true, "T".into());
         let session = hub::tests::session(1 << 20);
         let long = "x".repeat(100);
         let msgs = vec![

@@ -190,6 +190,7 @@ async fn run<S>(
         );
         hello.insert("resumed".into(), Value::Bool(resumed));
         hello.insert("protocol".into(), Value::from(session.protocol));
+        hello.insert("name".into(), Value::from(shared.name.clone()));
         let m = Message {
             name: "session".into(),
             args: Vec::new(),
