@@ -968,3 +968,96 @@ fn the_session_names_the_world() {
     let ajax = AjaxClient::open(port);
     assert_eq!(ajax.opened["name"], "Dragonmoor", "{}", ajax.opened);
 }
+
+/// Non-session messages a client has received (what the page counts as `seen`).
+fn seen_by(c: &WebClient) -> u64 {
+    c.received.iter().filter(|m| m[0] != "session").count() as u64
+}
+
+/// Output written into a WebSocket that died before the page read it is sent again when the
+/// page resumes with how much it had seen; input the portal took is counted, so the page
+/// knows what to send again.
+#[test]
+fn a_resumed_websocket_gets_again_what_died_with_the_last_connection() {
+    let p = Portcullis::start_web("", "");
+    let port = p.web_port();
+    let mut bob = p.player("bob");
+    let mut alice = p.web_player("alice");
+    let token = token_of(&alice.received[0][2]);
+    bob.expect("alice has arrived.");
+    alice.line("look");
+    alice.expect("Present: alice, bob.");
+    // The page acknowledges what it has, which also asks the portal to keep what follows.
+    let seen = seen_by(&alice);
+    alice.send("ack", json!([seen]), json!({}));
+
+    // Bob speaks; the portal writes it to alice's socket, which dies unread.
+    bob.send_line("say lost one");
+    bob.send_line("say lost two");
+    bob.expect("You say, \"lost two\"");
+    let mut peek = [0u8; 1];
+    alice.ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(
+        alice.ws.get_ref().peek(&mut peek).unwrap(),
+        1,
+        "nothing written"
+    );
+    let log_mark = p.log.lines().len();
+    alice.drop_connection();
+
+    let mut again = WebClient::connect(port, &format!("/ws?token={token}&seen={seen}"), &[])
+        .unwrap_or_else(|e| panic!("resume refused: {}", describe_ws_error(&e)));
+    let s = again.session();
+    assert_eq!(s["resumed"], true, "{s}");
+    let input_seen = s["input_seen"].as_u64().unwrap();
+    again.expect("bob says, \"lost two\"");
+    let text = again.text();
+    assert_eq!(text.matches("bob says, \"lost one\"").count(), 1, "{text}");
+    assert_eq!(text.matches("bob says, \"lost two\"").count(), 1, "{text}");
+    wait_log(&p.log, log_mark, "the replay", |l| {
+        l.contains("sending again what the page missed")
+    });
+
+    // Input: two more lines, then a drop: the next session message counts them.
+    again.line("say three");
+    again.line("say four");
+    bob.expect("alice says, \"four\"");
+    again.drop_connection();
+    let mut third = WebClient::connect(port, &format!("/ws?token={token}"), &[]).unwrap();
+    let s = third.session();
+    assert_eq!(s["input_seen"].as_u64(), Some(input_seen + 2), "{s}");
+}
+
+/// A long-poll input request sent again (its answer was lost) is not taken twice.
+#[test]
+fn a_long_poll_input_sent_twice_is_taken_once() {
+    let p = Portcullis::start_web("", "");
+    let mut bob = p.player("bob");
+    let polly = p.ajax_player("polly");
+    bob.expect("polly has arrived.");
+    let reopened = polly.post(
+        "/ajax/open",
+        json!({"token": polly.token}).to_string().as_bytes(),
+    );
+    let seen = reopened.json()["input_seen"].as_u64().unwrap();
+    assert!(seen >= 1, "{}", reopened.describe());
+    let next = (seen + 1).to_string();
+    let body = json!([["hello", [], {"width": 90}], ["text", ["say only once"], {}]]).to_string();
+    for _ in 0..2 {
+        let r = polly.post_with(
+            "/ajax/input",
+            body.as_bytes(),
+            &[("X-Portcullis-Input-Seq", next.as_str())],
+        );
+        assert_eq!(r.status, 204, "{}", r.describe());
+    }
+    bob.expect("polly says, \"only once\"");
+    bob.send_line("say marker");
+    let said = bob.expect("You say, \"marker\"");
+    assert!(!said.contains("only once"), "taken twice: {said}");
+    let reopened = polly.post(
+        "/ajax/open",
+        json!({"token": polly.token}).to_string().as_bytes(),
+    );
+    assert_eq!(reopened.json()["input_seen"].as_u64(), Some(seen + 1));
+}

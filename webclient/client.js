@@ -10,6 +10,7 @@ const WS_OPEN_TIMEOUT = 4000;
 const BACKOFF_MIN = 500;
 const BACKOFF_MAX = 5000;
 const TOKEN_KEY = "portcullis.token";
+const SEEN_KEY = "portcullis.seen";
 
 const $ = (id) => document.getElementById(id);
 const output = $("output");
@@ -161,12 +162,23 @@ let retryTimer = 0;
 let lostAt = 0;              // when the connection dropped
 let expectResume = false;    // we asked to resume a session
 let lostSession = false;     // we gave up on resuming (grace passed)
+// Nothing is lost with a dropped connection: messages are counted both ways (per session).
+let seen = 0;                // messages received, all but "session"; acknowledged to the portal
+let ackedSeen = 0;
+let sentNo = 0;              // input messages numbered so far (all but hello and ack)
+const kept = [];             // input sent over the WebSocket, kept (last MAX_QUEUE) to send again
 const queue = [];            // ["text", [line], {}] waiting to be sent, oldest first
 const control = [];          // hello and other non-line messages waiting (long-poll only)
 
 function readToken() {
   try { return sessionStorage.getItem(TOKEN_KEY); } catch { return null; }
 }
+// A reloaded page resumes its session knowing how much of it the last page showed.
+function saveSeen() {
+  try { sessionStorage.setItem(SEEN_KEY, String(seen)); } catch { /* no storage */ }
+}
+try { if (token) seen = Number(sessionStorage.getItem(SEEN_KEY)) || 0; } catch { /* none */ }
+window.addEventListener("pagehide", saveSeen);
 function setToken(t) {
   token = t;
   try {
@@ -283,8 +295,23 @@ function flush() {
   if (state !== "connected") return;
   if (transport === "ajax") { ajaxFlush(); return; }
   if (!ws || ws.readyState !== WebSocket.OPEN) return;
-  while (queue.length) ws.send(JSON.stringify(queue.shift()));
+  while (queue.length) {
+    const msg = queue.shift();
+    if (msg.no === undefined) msg.no = ++sentNo; // (not part of the JSON)
+    kept.push(msg);
+    if (kept.length > MAX_QUEUE) kept.shift();
+    ws.send(JSON.stringify(msg));
+  }
 }
+
+/** Tells the portal how many messages have arrived, so it can stop keeping them. */
+function sendAck() {
+  if (transport !== "websocket" || !ws || ws.readyState !== WebSocket.OPEN) return;
+  ws.send(JSON.stringify(["ack", [seen], {}]));
+  ackedSeen = seen;
+  saveSeen();
+}
+setInterval(() => { if (seen > ackedSeen) sendAck(); }, 2000);
 
 /* ---------------------------------------------------------------- terminal size, hello */
 
@@ -325,6 +352,7 @@ new ResizeObserver(() => {
 /* ---------------------------------------------------------------- incoming messages */
 
 function handle(msg) {
+  if (!(Array.isArray(msg) && msg[0] === "session")) seen++;
   if (!Array.isArray(msg) || typeof msg[0] !== "string") return;
   const name = msg[0];
   const args = Array.isArray(msg[1]) ? msg[1] : [];
@@ -375,6 +403,21 @@ function onSession(kw) {
     promptEl.replaceChildren();
   }
   expectResume = false;
+  if (kw.resumed !== true) {
+    seen = ackedSeen = sentNo = 0;
+    kept.length = 0;
+    saveSeen();
+  } else if (typeof kw.input_seen === "number") {
+    // A reloaded page starts numbering where the portal's count is.
+    sentNo = Math.max(sentNo, kw.input_seen);
+    if (transport === "websocket") {
+      // Lines the portal never got (lost with the last connection) go again, first.
+      const missing = kept.filter((m) => m.no > kw.input_seen);
+      kept.length = 0;
+      for (const m of missing) { kept.push(m); ws.send(JSON.stringify(m)); }
+    }
+  }
+  if (transport === "websocket") sendAck(); // also asks the portal to keep what it sends
   if (state !== "connected") connected();
 }
 
@@ -383,7 +426,7 @@ function onSession(kw) {
 function connectWs() {
   const gen = ++generation;
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const query = token ? "?token=" + encodeURIComponent(token) : "";
+  const query = token ? `?token=${encodeURIComponent(token)}&seen=${seen}` : "";
   let opened = false;
   let sock;
   const failed = () => {
@@ -511,9 +554,14 @@ async function ajaxFlush() {
   const gen = generation;
   const ctl = control.splice(0);
   const lines = queue.splice(0);
+  // Numbered once, so a request sent again after a lost answer is not taken twice.
+  for (const l of lines) if (l.no === undefined) l.no = ++sentNo;
+  const extra = lines.length ? { "X-Portcullis-Input-Seq": String(lines[0].no) } : {};
   inflight = true;
   let res = null;
-  try { res = await post("/ajax/input", JSON.stringify([...ctl, ...lines])); } catch { /* below */ }
+  try {
+    res = await post("/ajax/input", JSON.stringify([...ctl, ...lines]), undefined, extra);
+  } catch { /* below */ }
   inflight = false;
   // Sent, or meant for a connection that is gone: go on with what is waiting now.
   if (gen !== generation || (res && res.ok)) { ajaxFlush(); return; }

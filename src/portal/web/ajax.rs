@@ -78,6 +78,7 @@ async fn open(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
             "resumed": was_resumed,
             "protocol": session.protocol,
             "name": shared.name,
+            "input_seen": session.input_seen(),
         }),
     )
 }
@@ -100,6 +101,26 @@ async fn input(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
             Err(why) => return Response::error(400, &format!("bad message: {why}")),
         }
     }
+    // Input messages (all but `hello`) are numbered by the page from 1 per session; a POST
+    // sent again after a lost answer carries some the portal already took, which are skipped.
+    let first = req
+        .header("x-portcullis-input-seq")
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    let numbered = messages.iter().filter(|m| m.name != "hello").count() as u64;
+    let mut skip = session.input_arrived(first, numbered);
+    if skip > 0 {
+        tracing::info!(
+            skip,
+            "long-poll input sent again; the part already taken is skipped"
+        );
+    }
+    messages.retain(|m| {
+        if m.name == "hello" || skip == 0 {
+            return true;
+        }
+        skip -= 1;
+        false
+    });
     super::data_in(shared, &session, messages).await;
     Response::empty(204)
 }

@@ -36,13 +36,15 @@ pub struct Frame {
     pub msg: Message,
     /// `[name, [args], {kwargs}]`.
     pub json: String,
+    /// Its number in the session's output (from 1; 0 until queued).
+    pub seq: u64,
 }
 
 impl Frame {
     /// Encodes a message.
     pub fn new(msg: Message) -> Self {
         let json = serde_json::to_string(&msg).unwrap_or_else(|_| "[\"text\",[\"\"],{}]".into());
-        Frame { msg, json }
+        Frame { msg, json, seq: 0 }
     }
 }
 
@@ -67,7 +69,17 @@ struct State {
     /// When the last transport went away.
     detached_since: Option<Instant>,
     /// The last long-poll answer, kept until the next poll acknowledges it.
-    unacked: Option<(u64, Vec<Frame>)>,
+    last_batch: Option<(u64, Vec<Frame>)>,
+    /// Messages written to a WebSocket that the page has not acknowledged yet (oldest
+    /// first), to send again if the connection was lost with them; bounded like the outbox.
+    ws_unacked: VecDeque<Frame>,
+    ws_unacked_bytes: usize,
+    /// Set by the page's first `ack`: a client that never acknowledges has nothing kept.
+    ws_acks: bool,
+    /// Number of the last message queued.
+    pushed: u64,
+    /// Input messages (all but `hello` and `ack`) taken from the page so far.
+    input_seen: u64,
     /// Number of the next long-poll answer.
     next_batch: u64,
     /// Set when the session ends, with the reason.
@@ -176,7 +188,7 @@ impl WebSession {
             if s.current != generation {
                 Vec::new()
             } else {
-                match s.unacked.take() {
+                match s.last_batch.take() {
                     Some((id, frames)) if ack.is_some_and(|a| a != id) => {
                         tracing::info!(batch = id, "long-poll answer not acknowledged; sent again");
                         frames
@@ -199,8 +211,77 @@ impl WebSession {
         let mut s = self.lock();
         let id = s.next_batch;
         s.next_batch += 1;
-        s.unacked = Some((id, taken.frames.clone()));
+        s.last_batch = Some((id, taken.frames.clone()));
         (taken, Some(id))
+    }
+
+    /// Keeps messages about to be written to a WebSocket until the page acknowledges them
+    /// (the oldest go first past the outbox's bound).
+    pub fn ws_sending(&self, frames: &[Frame]) {
+        let mut s = self.lock();
+        if !s.ws_acks {
+            return;
+        }
+        for f in frames {
+            s.ws_unacked_bytes += f.json.len();
+            s.ws_unacked.push_back(f.clone());
+        }
+        while s.ws_unacked_bytes > self.limit {
+            match s.ws_unacked.pop_front() {
+                Some(f) => s.ws_unacked_bytes -= f.json.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// The page has every message up to number `seen`.
+    pub fn ws_ack(&self, seen: u64) {
+        let mut s = self.lock();
+        s.ws_acks = true;
+        while s.ws_unacked.front().is_some_and(|f| f.seq <= seen) {
+            if let Some(f) = s.ws_unacked.pop_front() {
+                s.ws_unacked_bytes -= f.json.len();
+            }
+        }
+    }
+
+    /// What a page that resumes having `seen` messages must get again (oldest first), and
+    /// whether some of what it missed is no longer kept.
+    pub fn ws_replay(&self, seen: u64) -> (Vec<Frame>, bool) {
+        let mut s = self.lock();
+        while s.ws_unacked.front().is_some_and(|f| f.seq <= seen) {
+            if let Some(f) = s.ws_unacked.pop_front() {
+                s.ws_unacked_bytes -= f.json.len();
+            }
+        }
+        let frames: Vec<Frame> = s.ws_unacked.iter().cloned().collect();
+        let next = frames
+            .first()
+            .or(s.outbox.front())
+            .map_or(s.pushed + 1, |f| f.seq);
+        (frames, seen + 1 < next)
+    }
+
+    /// Counts input messages from the page: of `n` numbered from `first`, how many are new
+    /// (a resent long-poll request carries some the portal already took).
+    pub fn input_arrived(&self, first: Option<u64>, n: u64) -> u64 {
+        let mut s = self.lock();
+        match first {
+            Some(first) if n > 0 => {
+                let skip = (s.input_seen + 1).saturating_sub(first).min(n);
+                s.input_seen = s.input_seen.max(first + n - 1);
+                skip
+            }
+            _ => {
+                s.input_seen += n;
+                0
+            }
+        }
+    }
+
+    /// Input messages taken from the page so far.
+    pub fn input_seen(&self) -> u64 {
+        self.lock().input_seen
     }
 
     /// Queues messages; false (and the session closed) if the outbox would pass its bound.
@@ -210,7 +291,9 @@ impl WebSession {
             if s.closed.is_some() {
                 return false;
             }
-            for f in frames {
+            for mut f in frames {
+                s.pushed += 1;
+                f.seq = s.pushed;
                 s.bytes += f.json.len();
                 s.outbox.push_back(f);
             }
@@ -374,7 +457,12 @@ impl Hub {
                 current: 0,
                 next_gen: 0,
                 detached_since: Some(Instant::now()),
-                unacked: None,
+                last_batch: None,
+                ws_unacked: VecDeque::new(),
+                ws_unacked_bytes: 0,
+                ws_acks: false,
+                pushed: 0,
+                input_seen: 0,
                 next_batch: 1,
                 closed: None,
             }),
@@ -561,7 +649,12 @@ pub(super) mod tests {
                 current: 0,
                 next_gen: 0,
                 detached_since: None,
-                unacked: None,
+                last_batch: None,
+                ws_unacked: VecDeque::new(),
+                ws_unacked_bytes: 0,
+                ws_acks: false,
+                pushed: 0,
+                input_seen: 0,
                 next_batch: 1,
                 closed: None,
             }),
@@ -627,7 +720,57 @@ pub(super) mod tests {
         let (t, batch) = s.take_batch(c.generation, None);
         assert_eq!(t.frames.len(), 1);
         assert_eq!(batch, None);
-        assert!(s.lock().unacked.is_none());
+        assert!(s.lock().last_batch.is_none());
+    }
+
+    #[test]
+    fn websocket_output_is_kept_until_acknowledged_and_replayed_after_a_drop() {
+        let s = session(1 << 20);
+        let a = s.attach();
+        // Nothing is kept for a client that never acknowledges.
+        s.push_msg(Message::text("zero"));
+        let t = s.take(a.generation);
+        s.ws_sending(&t.frames);
+        assert!(s.lock().ws_unacked.is_empty());
+        s.ws_ack(1);
+        for t in ["one", "two", "three"] {
+            s.push_msg(Message::text(t));
+        }
+        let t = s.take(a.generation);
+        assert_eq!(
+            t.frames.iter().map(|f| f.seq).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
+        s.ws_sending(&t.frames);
+        s.ws_ack(2);
+        drop(a);
+        // The connection died with "two" and "three" unread; the page saw "zero" and "one".
+        s.push_msg(Message::text("four"));
+        let (again, gap) = s.ws_replay(2);
+        let texts: Vec<_> = again.iter().map(|f| f.msg.first_str().unwrap()).collect();
+        assert_eq!(texts, ["two", "three"]);
+        assert!(!gap);
+        // "four" is still in the outbox, after them.
+        let b = s.attach();
+        assert_eq!(s.take(b.generation).frames[0].seq, 5);
+        // A page that saw nothing, after the kept messages were acknowledged: a gap.
+        s.ws_ack(4);
+        let (again, gap) = s.ws_replay(0);
+        assert!(again.is_empty());
+        assert!(gap);
+    }
+
+    #[test]
+    fn resent_input_is_counted_once() {
+        let s = session(1 << 20);
+        assert_eq!(s.input_arrived(None, 2), 0);
+        assert_eq!(s.input_seen(), 2);
+        // A long-poll POST of messages 3..=5, then the same POST again, then 5..=6.
+        assert_eq!(s.input_arrived(Some(3), 3), 0);
+        assert_eq!(s.input_arrived(Some(3), 3), 3);
+        assert_eq!(s.input_arrived(Some(5), 2), 1);
+        assert_eq!(s.input_seen(), 6);
+        assert_eq!(s.input_arrived(Some(7), 0), 0);
     }
 
     #[test]

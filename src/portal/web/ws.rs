@@ -125,6 +125,8 @@ pub async fn upgrade<S>(
         WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await;
 
     let was_resumed = resumed.is_some();
+    // How many messages the page already has of this session (to send again what it missed).
+    let seen = req.query_param("seen").and_then(|n| n.parse::<u64>().ok());
     let session = match resumed {
         Some(s) => s,
         None => match shared
@@ -148,7 +150,8 @@ pub async fn upgrade<S>(
         },
     };
     let span = tracing::info_span!("ws", session = session.id, resumed = was_resumed);
-    run(ws, session, mode, was_resumed, shared)
+    let resumed = was_resumed.then_some(seen);
+    run(ws, session, mode, resumed, shared)
         .instrument(span)
         .await;
 }
@@ -170,7 +173,7 @@ async fn run<S>(
     ws: WebSocketStream<S>,
     session: Arc<WebSession>,
     mode: Mode,
-    resumed: bool,
+    resumed: Option<Option<u64>>,
     shared: Arc<WebShared>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -178,7 +181,7 @@ async fn run<S>(
     let (mut sink, mut source) = ws.split();
     let mut attachment = session.attach();
     let generation = attachment.generation;
-    if resumed {
+    if resumed.is_some() {
         tracing::info!("browser came back to its session");
     }
     if mode == Mode::Json {
@@ -188,7 +191,8 @@ async fn run<S>(
             "grace_secs".into(),
             Value::from(shared.config.reconnect_grace_secs),
         );
-        hello.insert("resumed".into(), Value::Bool(resumed));
+        hello.insert("resumed".into(), Value::Bool(resumed.is_some()));
+        hello.insert("input_seen".into(), Value::from(session.input_seen()));
         hello.insert("protocol".into(), Value::from(session.protocol));
         hello.insert("name".into(), Value::from(shared.name.clone()));
         let m = Message {
@@ -203,6 +207,27 @@ async fn run<S>(
         {
             return;
         }
+        // What the page missed when its last connection died is sent again, first.
+        if let Some(Some(seen)) = resumed {
+            let (again, gap) = session.ws_replay(seen);
+            if !again.is_empty() {
+                tracing::info!(messages = again.len(), "sending again what the page missed");
+            }
+            for f in &again {
+                if sink.feed(WsMessage::text(f.json.clone())).await.is_err() {
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
+                return;
+            }
+            if gap {
+                tracing::info!(seen, "some output the page missed is no longer kept");
+                session.push_msg(Message::text(
+                    "|ySome output from while you were away could not be kept.|n",
+                ));
+            }
+        }
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
@@ -213,6 +238,9 @@ async fn run<S>(
             break Some(close(CloseCode::Normal, "session resumed elsewhere"));
         }
         if !taken.frames.is_empty() {
+            if mode == Mode::Json {
+                session.ws_sending(&taken.frames);
+            }
             for f in &taken.frames {
                 let out = match mode {
                     Mode::Json => f.json.clone(),
@@ -278,8 +306,20 @@ async fn run<S>(
                             .map_err(|_| "not JSON")
                             .and_then(super::parse_message)
                         {
-                            Ok(m) => vec![m],
+                            Ok(m) if m.name == "ack" => {
+                                if let Some(n) = m.args.first().and_then(Value::as_u64) {
+                                    session.ws_ack(n);
+                                }
+                                continue;
+                            }
+                            Ok(m) => {
+                                if m.name != "hello" {
+                                    session.input_arrived(None, 1);
+                                }
+                                vec![m]
+                            }
                             Err(why) => {
+                                session.input_arrived(None, 1);
                                 super::refuse(&session, why);
                                 continue;
                             }
