@@ -86,6 +86,36 @@ struct State {
     closed: Option<String>,
 }
 
+impl State {
+    /// Nothing queued, nothing attached (the grace period running since `detached_since`).
+    fn new(detached_since: Option<Instant>) -> Self {
+        State {
+            outbox: VecDeque::new(),
+            bytes: 0,
+            current: 0,
+            next_gen: 0,
+            detached_since,
+            last_batch: None,
+            ws_unacked: VecDeque::new(),
+            ws_unacked_bytes: 0,
+            ws_acks: false,
+            pushed: 0,
+            input_seen: 0,
+            next_batch: 1,
+            closed: None,
+        }
+    }
+
+    /// Forgets kept WebSocket output the page has (numbers up to `seen`).
+    fn drop_acked(&mut self, seen: u64) {
+        while self.ws_unacked.front().is_some_and(|f| f.seq <= seen) {
+            if let Some(f) = self.ws_unacked.pop_front() {
+                self.ws_unacked_bytes -= f.json.len();
+            }
+        }
+    }
+}
+
 /// One browser session.
 #[derive(Debug)]
 pub struct WebSession {
@@ -238,22 +268,14 @@ impl WebSession {
     pub fn ws_ack(&self, seen: u64) {
         let mut s = self.lock();
         s.ws_acks = true;
-        while s.ws_unacked.front().is_some_and(|f| f.seq <= seen) {
-            if let Some(f) = s.ws_unacked.pop_front() {
-                s.ws_unacked_bytes -= f.json.len();
-            }
-        }
+        s.drop_acked(seen);
     }
 
     /// What a page that resumes having `seen` messages must get again (oldest first), and
     /// whether some of what it missed is no longer kept.
     pub fn ws_replay(&self, seen: u64) -> (Vec<Frame>, bool) {
         let mut s = self.lock();
-        while s.ws_unacked.front().is_some_and(|f| f.seq <= seen) {
-            if let Some(f) = s.ws_unacked.pop_front() {
-                s.ws_unacked_bytes -= f.json.len();
-            }
-        }
+        s.drop_acked(seen);
         let frames: Vec<Frame> = s.ws_unacked.iter().cloned().collect();
         let next = frames
             .first()
@@ -451,21 +473,7 @@ impl Hub {
             token: token.clone(),
             address,
             protocol,
-            state: Mutex::new(State {
-                outbox: VecDeque::new(),
-                bytes: 0,
-                current: 0,
-                next_gen: 0,
-                detached_since: Some(Instant::now()),
-                last_batch: None,
-                ws_unacked: VecDeque::new(),
-                ws_unacked_bytes: 0,
-                ws_acks: false,
-                pushed: 0,
-                input_seen: 0,
-                next_batch: 1,
-                closed: None,
-            }),
+            state: Mutex::new(State::new(Some(Instant::now()))),
             changed: watch::Sender::new(0),
             flags: Mutex::new(crate::session::default_flags()),
             limit: self.outbox_limit,
@@ -643,21 +651,7 @@ pub(super) mod tests {
             token: "t".into(),
             address: IpAddr::from([127, 0, 0, 1]),
             protocol: crate::session::protocol::WEBSOCKET,
-            state: Mutex::new(State {
-                outbox: VecDeque::new(),
-                bytes: 0,
-                current: 0,
-                next_gen: 0,
-                detached_since: None,
-                last_batch: None,
-                ws_unacked: VecDeque::new(),
-                ws_unacked_bytes: 0,
-                ws_acks: false,
-                pushed: 0,
-                input_seen: 0,
-                next_batch: 1,
-                closed: None,
-            }),
+            state: Mutex::new(State::new(None)),
             changed: watch::Sender::new(0),
             flags: Mutex::new(Map::new()),
             limit,
