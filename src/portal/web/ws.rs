@@ -213,8 +213,8 @@ async fn run<S>(
             if !again.is_empty() {
                 tracing::info!(messages = again.len(), "sending again what the page missed");
             }
-            for f in &again {
-                if sink.feed(WsMessage::text(f.json.clone())).await.is_err() {
+            for json in again {
+                if sink.feed(WsMessage::text(json)).await.is_err() {
                     return;
                 }
             }
