@@ -399,19 +399,15 @@ impl Telnet {
         let deadline = Instant::now() + WAIT;
         loop {
             let text = self.text();
-            if let Some(pos) = text[self.seen.min(text.len())..].find(needle) {
-                let start = self.seen;
-                self.seen += pos + needle.len();
-                return text[start..self.seen].to_string();
+            if let Some(found) = take_match(&text, &mut self.seen, needle) {
+                return found;
             }
             let open = self.pump();
             if !open || Instant::now() > deadline {
                 let text = self.text();
                 // One last look: the text may have arrived with the close.
-                if let Some(pos) = text[self.seen.min(text.len())..].find(needle) {
-                    let start = self.seen;
-                    self.seen += pos + needle.len();
-                    return text[start..self.seen].to_string();
+                if let Some(found) = take_match(&text, &mut self.seen, needle) {
+                    return found;
                 }
                 panic!(
                     "never got {needle:?} ({}); after the last match the text was:\n{}",
@@ -567,6 +563,15 @@ impl Telnet {
             );
         }
     }
+}
+
+/// Finds `needle` in `text` after byte `seen`; moves `seen` past it and returns the text from
+/// the old `seen` up to and including it (what every client's `expect` returns).
+pub fn take_match(text: &str, seen: &mut usize, needle: &str) -> Option<String> {
+    let pos = text[(*seen).min(text.len())..].find(needle)?;
+    let start = *seen;
+    *seen += pos + needle.len();
+    Some(text[start..*seen].to_string())
 }
 
 /// Runs `cmd` to completion, writing `stdin` to it (stdin is closed when `None`), killing it

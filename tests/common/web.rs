@@ -5,7 +5,7 @@
 //! As elsewhere in the harness, waits are bounded by [`WAIT`] and end as soon as their condition
 //! holds; nothing sleeps a fixed time.
 
-use super::{Log, Portcullis, WAIT, plain, test_config, tls_test_config};
+use super::{Log, Portcullis, WAIT, plain, take_match, test_config, tls_test_config};
 use serde_json::{Value, json};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -501,10 +501,8 @@ impl AjaxClient {
         let deadline = Instant::now() + WAIT;
         loop {
             let text = self.text();
-            if let Some(pos) = text[self.seen.min(text.len())..].find(needle) {
-                let start = self.seen;
-                self.seen += pos + needle.len();
-                return text[start..self.seen].to_string();
+            if let Some(found) = take_match(&text, &mut self.seen, needle) {
+                return found;
             }
             assert!(
                 Instant::now() < deadline,
@@ -779,18 +777,14 @@ impl WebClient {
         let deadline = Instant::now() + WAIT;
         loop {
             let text = self.text();
-            if let Some(pos) = text[self.seen.min(text.len())..].find(needle) {
-                let start = self.seen;
-                self.seen += pos + needle.len();
-                return text[start..self.seen].to_string();
+            if let Some(found) = take_match(&text, &mut self.seen, needle) {
+                return found;
             }
             let open = self.pump();
             if !open || Instant::now() > deadline {
                 let text = self.text();
-                if let Some(pos) = text[self.seen.min(text.len())..].find(needle) {
-                    let start = self.seen;
-                    self.seen += pos + needle.len();
-                    return text[start..self.seen].to_string();
+                if let Some(found) = take_match(&text, &mut self.seen, needle) {
+                    return found;
                 }
                 panic!(
                     "never got {needle:?} ({}); after the last match the text was:\n{}",
