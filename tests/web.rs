@@ -1061,3 +1061,27 @@ fn a_long_poll_input_sent_twice_is_taken_once() {
     );
     assert_eq!(reopened.json()["input_seen"].as_u64(), Some(seen + 1));
 }
+
+/// Behind a reverse proxy the client's address comes from X-Forwarded-For, but only when the
+/// connection comes from a listed proxy; anyone else's header is ignored.
+#[test]
+fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    let p = Portcullis::start_web("", "trusted_proxies = [\"127.0.0.1\"]\n");
+    let port = p.web_port();
+    let proxy = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let stranger = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    let forwarded = [("X-Forwarded-For", "203.0.113.7")];
+    let r = request(proxy, port, "POST", "/ajax/open", &forwarded, b"");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let r = request(stranger, port, "POST", "/ajax/open", &forwarded, b"");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let status = p.status();
+    let rows: Vec<&str> = status
+        .lines()
+        .filter(|l| l.contains("webclient/ajax"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{status}");
+    assert!(rows.iter().any(|r| r.contains("203.0.113.7")), "{status}");
+    assert!(rows.iter().any(|r| r.contains("127.0.0.2")), "{status}");
+    assert!(!rows.iter().any(|r| r.contains("127.0.0.1")), "{status}");
+}
