@@ -732,3 +732,77 @@ fn after_a_network_cut_a_long_polling_page_resumes_its_session() {
     }
     a_cut_under_the_page(true);
 }
+
+/// The player reloads the page (F5) on each transport: the new page comes back to the same
+/// session (its token and how much the last page saw are in sessionStorage), with no
+/// connection screen and no "missed output" warning, and talk goes on both ways.
+fn reload_the_page(block_websocket: bool) {
+    let p = Portcullis::start_web_tls("", "");
+    let mut bob = p.player("bob");
+    let name = if block_websocket { "f5poll" } else { "f5ws" };
+    let args = json!({
+        "url": format!("https://127.0.0.1:{}/", p.web_port()),
+        "name": name,
+        "password": "secret-pass-1",
+        "block_websocket": block_websocket,
+        "steps": [
+            {"sync": "logged_in"},
+            {"reload": true},
+            {"state": "connected"},
+            {"sync": "reloaded"},
+            {"expect": "bob says, \"while the page reloads\"", "anywhere": true},
+            {"send": "say back again"},
+            {"expect": "You say, \"back again\""},
+        ],
+        "timeout_ms": 30000,
+    });
+    let mut browser = Browser::start(&args);
+    browser.wait_step("logged_in");
+    bob.expect(&format!("{name} has arrived."));
+    browser.go_on();
+    browser.wait_step("reloaded");
+    bob.send_line("say while the page reloads");
+    browser.go_on();
+    bob.expect(&format!("{name} says, \"back again\""));
+    let report = browser.finish();
+    let pretty = serde_json::to_string_pretty(&report).unwrap();
+    let sessions = report["sessions"].as_array().unwrap();
+    assert!(sessions.len() >= 2, "{pretty}");
+    for s in &sessions[1..] {
+        assert_eq!(s["token"], sessions[0]["token"], "{pretty}");
+        assert_eq!(s["resumed"], true, "{pretty}");
+    }
+    // The reloaded page shows what was said once, and no connection screen.
+    let output = report["output"].as_str().unwrap_or_default();
+    assert_eq!(
+        occurrences(output, "bob says, \"while the page reloads\""),
+        1,
+        "{pretty}"
+    );
+    assert!(!output.contains("Welcome to "), "{pretty}");
+    assert!(!output.contains("could not be kept"), "{pretty}");
+    assert!(!output.contains("The old session had ended"), "{pretty}");
+    let bob_saw = bob.text();
+    assert!(!bob_saw.contains(&format!("{name} has left.")), "{bob_saw}");
+    assert_eq!(
+        occurrences(&bob_saw, &format!("{name} says, \"back again\"")),
+        1,
+        "{bob_saw}"
+    );
+}
+
+#[test]
+fn a_reloaded_page_comes_back_to_its_websocket_session() {
+    if browser_missing().is_some() {
+        return;
+    }
+    reload_the_page(false);
+}
+
+#[test]
+fn a_reloaded_page_comes_back_to_its_long_polling_session() {
+    if browser_missing().is_some() {
+        return;
+    }
+    reload_the_page(true);
+}

@@ -239,6 +239,10 @@ async function runSteps(steps) {
     } else if (step.sync !== undefined) {
       process.stdout.write(JSON.stringify({ step: step.sync, output: await outputText() }) + "\n");
       await readStdinLine(step.sync);
+    } else if (step.reload) {
+      // The player reloads the page (F5): a new page, the same browser tab's sessionStorage.
+      await page.reload({ timeout: remaining() });
+      from = 0;
     } else if (step.check === "phone") checks.phone = await checkPhone();
     else if (step.check === "a11y") checks.a11y = await checkA11y();
     else if (step.screenshot) {
