@@ -127,6 +127,8 @@ pub async fn upgrade<S>(
     let was_resumed = resumed.is_some();
     // How many messages the page already has of this session (to send again what it missed).
     let seen = req.query_param("seen").and_then(|n| n.parse::<u64>().ok());
+    // The request's headers are not needed for the rest of the connection's life.
+    drop(req);
     let session = match resumed {
         Some(s) => s,
         None => match shared
