@@ -1085,3 +1085,21 @@ fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
     assert!(rows.iter().any(|r| r.contains("127.0.0.2")), "{status}");
     assert!(!rows.iter().any(|r| r.contains("127.0.0.1")), "{status}");
 }
+
+/// A browser sent to http:// on the HTTPS port (what a bare host:port means to it) is
+/// redirected to the https page, not cut off.
+#[test]
+fn plain_http_on_the_https_port_is_redirected() {
+    let p = Portcullis::start_web_tls("", "");
+    let port = p.web_port();
+    let host = format!("127.0.0.1:{port}");
+    // (The helper sends Host: 127.0.0.1:PORT.)
+    let r = request(None, port, "GET", "/index.html", &[], b"");
+    assert_eq!(r.status, 301, "{}", r.describe());
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://{host}/index.html").as_str()),
+        "{}",
+        r.describe()
+    );
+}

@@ -185,6 +185,12 @@ pub async fn accept_loop(
                 match tls {
                     None => serve(stream, peer, shared).await,
                     Some(acceptor) => {
+                        // A browser sent to http://host:4001/ (browsers assume http for a
+                        // bare host:port) is redirected to https rather than cut off.
+                        if !starts_like_tls(&stream, handshake_timeout).await {
+                            redirect_to_https(stream).await;
+                            return;
+                        }
                         match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
                         {
                             // Boxed: the encrypted stream is moved (to the WebSocket) as a
@@ -200,6 +206,52 @@ pub async fn accept_loop(
         );
     })
     .await;
+}
+
+/// Whether a new connection's first byte is a TLS handshake record (0x16); false for plain
+/// HTTP, and for a client that sends nothing in time (the handshake would fail anyway).
+async fn starts_like_tls(stream: &tokio::net::TcpStream, wait: Duration) -> bool {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(wait, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => first[0] == 0x16,
+        // Nothing in time, or gone: the handshake fails as it would have.
+        _ => true,
+    }
+}
+
+/// Answers a plain-HTTP request on the HTTPS port with a redirect to the same page over
+/// https, then closes.
+async fn redirect_to_https(mut stream: tokio::net::TcpStream) {
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        http::read_request(&mut stream, &mut buf, 0),
+    );
+    let response = match read.await {
+        Ok(Ok(req)) => match req.header("host") {
+            Some(host) if !host.is_empty() && !host.contains(['\r', '\n', ' ']) => {
+                let path = if req.path.starts_with('/') {
+                    req.path.as_str()
+                } else {
+                    "/"
+                };
+                let location = format!("https://{host}{path}");
+                tracing::info!(%location, "plain http on the https port; redirected");
+                Response::new(
+                    301,
+                    "text/plain; charset=utf-8",
+                    format!("This page is served over https: {location}\n"),
+                )
+                .with("Location", location)
+            }
+            _ => Response::error(400, "this port speaks https"),
+        },
+        Ok(Err(HttpError::Refused { status, reason })) => Response::error(status, &reason),
+        _ => return,
+    };
+    let bytes = response.encode(false, false);
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await;
+    let _ = stream.shutdown().await;
 }
 
 /// What a request asks of the connection after its response.
