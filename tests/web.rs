@@ -220,8 +220,12 @@ fn websocket_players_talk_with_telnet_players() {
         "height not set:\n{opts}"
     );
 
-    // Out-of-band input the server does not know does not break the session.
-    alice.send("ping", json!([]), json!({}));
+    // Out-of-band data both ways: the server's `ping` inputfunc answers in kind, as JSON.
+    alice.send("ping", json!(["t1"]), json!({}));
+    let pong = alice.wait_msg("a ping answer", |m| m[0] == "ping");
+    assert_eq!(pong[1], json!(["t1"]), "{pong}");
+    // And a name the server does not know does not break the session.
+    alice.send("Char.Unknown", json!([]), json!({"x": 1}));
     alice.line("say still here");
     bob.expect("alice says, \"still here\"");
 
