@@ -1204,3 +1204,21 @@ fn pending_handshakes_are_bounded_per_address() {
     p.log.wait_for("too many tls handshakes from one address");
     drop(held);
 }
+
+/// The web client's HTTPS port shows the same certificate as telnet over TLS, and a reload
+/// swaps it on both.
+#[test]
+fn the_web_port_shares_the_certificate_and_its_reload() {
+    let p = Portcullis::start_web_tls("", "");
+    let (tls, web) = (p.tls_port(), p.web_port());
+    let first = certs_show(&p);
+    assert_eq!(served_fingerprint(tls), first);
+    assert_eq!(served_fingerprint(web), first);
+    let second = certs_generate_force(&p, &[]);
+    assert_ne!(second, first);
+    let out = p.cli(&["reload"]);
+    assert!(out.status.success(), "reload: {}", stderr(&out));
+    p.log.wait_for("tls certificate reloaded");
+    assert_eq!(served_fingerprint(web), second);
+    assert_eq!(served_fingerprint(tls), second);
+}
