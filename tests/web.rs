@@ -9,7 +9,7 @@ use common::web::*;
 use common::*;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tungstenite::Message as Frame;
@@ -1106,4 +1106,39 @@ fn plain_http_on_the_https_port_is_redirected() {
         "{}",
         r.describe()
     );
+}
+
+/// One address holds at most `http_connections_per_address` HTTP connections; the next is
+/// closed at once and logged, while other addresses and later connections are served.
+#[test]
+fn http_connections_per_address_are_bounded() {
+    let p = Portcullis::start_web("", "http_connections_per_address = 3\n");
+    let port = p.web_port();
+    let held: Vec<TcpStream> = (0..3).map(|_| connect_from(None, port)).collect();
+    let mut fourth = connect_from(None, port);
+    fourth.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        fourth.read(&mut buf).unwrap_or(0),
+        0,
+        "the fourth was not closed"
+    );
+    p.log.wait_for("too many web connections from one address");
+    // Another address is served meanwhile.
+    let other = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    assert_eq!(request(other, port, "GET", "/", &[], b"").status, 200);
+    // And once the held ones go, this address is served again.
+    drop(held);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut s = connect_from(None, port);
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut head = [0u8; 12];
+        if s.read(&mut head).unwrap_or(0) >= 12 && head.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
