@@ -266,7 +266,7 @@ impl Default for WebConfig {
             reconnect_grace_secs: 60,
             poll_timeout_secs: 25,
             max_message_bytes: 64 * 1024,
-            http_connections_per_address: 16,
+            http_connections_per_address: 64,
         }
     }
 }
