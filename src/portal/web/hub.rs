@@ -282,7 +282,7 @@ impl WebSession {
             (None, None) => s.pushed + 1,
         };
         let frames = s.ws_unacked.iter().map(|(_, json)| json.clone()).collect();
-        (frames, seen + 1 < next)
+        (frames, seen.saturating_add(1) < next)
     }
 
     /// Counts input messages from the page: of `n` numbered from `first`, how many are new
@@ -291,12 +291,12 @@ impl WebSession {
         let mut s = self.lock();
         match first {
             Some(first) if n > 0 => {
-                let skip = (s.input_seen + 1).saturating_sub(first).min(n);
-                s.input_seen = s.input_seen.max(first + n - 1);
+                let skip = s.input_seen.saturating_add(1).saturating_sub(first).min(n);
+                s.input_seen = s.input_seen.max(first.saturating_add(n - 1));
                 skip
             }
             _ => {
-                s.input_seen += n;
+                s.input_seen = s.input_seen.saturating_add(n);
                 0
             }
         }
@@ -768,6 +768,11 @@ pub(super) mod tests {
         assert_eq!(s.input_arrived(Some(5), 2), 1);
         assert_eq!(s.input_seen(), 6);
         assert_eq!(s.input_arrived(Some(7), 0), 0);
+        // Numbers from a hostile page cannot overflow anything.
+        assert_eq!(s.input_arrived(Some(u64::MAX), 5), 0);
+        assert_eq!(s.input_seen(), u64::MAX);
+        assert_eq!(s.input_arrived(None, 5), 0);
+        assert!(!s.ws_replay(u64::MAX).1);
     }
 
     #[test]
