@@ -806,3 +806,57 @@ fn a_reloaded_page_comes_back_to_its_long_polling_session() {
     }
     reload_the_page(true);
 }
+
+/// What a player sees and types: colour markup arrives as coloured text (the connection
+/// screen's cyan rule, the welcome in green, a `say` in red truecolour markup), and the input
+/// line has history on the arrow keys.
+#[test]
+fn colours_show_and_the_input_line_has_history() {
+    if browser_missing().is_some() {
+        return;
+    }
+    let p = Portcullis::start_web_tls("", "");
+    let args = json!({
+        "url": format!("https://127.0.0.1:{}/", p.web_port()),
+        "name": "painter",
+        "password": "secret-pass-1",
+        "steps": [
+            {"send": "look"},
+            {"expect": "Present:"},
+            {"send": "say |#ff0000red words|n"},
+            {"expect": "You say, \"red words\""},
+            {"press": "ArrowUp"},
+            {"input_is": "say |#ff0000red words|n"},
+            {"press": "ArrowUp"},
+            {"input_is": "look"},
+            {"press": "ArrowDown"},
+            {"input_is": "say |#ff0000red words|n"},
+            {"check": "colours"},
+        ],
+        "timeout_ms": 30000,
+    });
+    let report = play_in_browser(&args, || {});
+    let pretty = serde_json::to_string_pretty(&report).unwrap();
+    let coloured = report["checks"]["colours"]["coloured"].as_array().unwrap();
+    let colour_of = |needle: &str| {
+        coloured
+            .iter()
+            .find(|s| s["text"].as_str().unwrap_or_default().contains(needle))
+            .map(|s| s["color"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        colour_of("red words").as_deref(),
+        Some("rgb(255, 0, 0)"),
+        "{pretty}"
+    );
+    assert!(colour_of("Welcome, painter").is_some(), "{pretty}");
+    assert!(colour_of("=====").is_some(), "{pretty}");
+    // The markup itself is not shown in what the server said (the echo of the typed line
+    // shows what was typed).
+    let output = report["output"].as_str().unwrap_or_default();
+    let said = output
+        .lines()
+        .find(|l| l.starts_with("You say,"))
+        .unwrap_or_default();
+    assert_eq!(said, "You say, \"red words\"", "{pretty}");
+}

@@ -239,6 +239,24 @@ async function runSteps(steps) {
     } else if (step.sync !== undefined) {
       process.stdout.write(JSON.stringify({ step: step.sync, output: await outputText() }) + "\n");
       await readStdinLine(step.sync);
+    } else if (step.press !== undefined) {
+      // A key in the input line (history: ArrowUp / ArrowDown).
+      await page.press("#input", step.press, { timeout: remaining() });
+    } else if (step.input_is !== undefined) {
+      await waitPage((v) => document.getElementById("input").value === v, step.input_is,
+        `the input to read "${step.input_is}"`);
+    } else if (step.check === "colours") {
+      // What the ANSI colours became on the page: computed colours of the output's spans.
+      checks.colours = await page.evaluate(() => {
+        const spans = [...document.querySelectorAll("#output .line span")];
+        const plain = getComputedStyle(document.getElementById("output")).color;
+        return {
+          spans: spans.length,
+          coloured: spans.filter((s) => getComputedStyle(s).color !== plain).map((s) => ({
+            text: s.textContent.slice(0, 40), color: getComputedStyle(s).color,
+          })).slice(0, 40),
+        };
+      });
     } else if (step.reload) {
       // The player reloads the page (F5): a new page, the same browser tab's sessionStorage.
       await page.reload({ timeout: remaining() });
