@@ -211,17 +211,10 @@ fn plain_telnet_is_warned_or_refused_by_policy() {
     drop(p);
 
     // deny: no password crosses plain telnet, by any route; who/quit still work.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        ssh_test_config("").replace(
-            "[telnet]\nbind = \"127.0.0.1:0\"\n",
-            "[telnet]\nbind = \"127.0.0.1:0\"\nlogin = \"deny\"\n",
-        ),
-    )
-    .unwrap();
-    let p = Portcullis::start_in(dir, config);
+    let p = Portcullis::start_with(&ssh_test_config("").replace(
+        "[telnet]\nbind = \"127.0.0.1:0\"\n",
+        "[telnet]\nbind = \"127.0.0.1:0\"\nlogin = \"deny\"\n",
+    ));
     p.account("judy");
     let mut t = p.telnet();
     let screen = t.expect("> ");

@@ -1060,11 +1060,8 @@ fn plain_telnet_warns_by_default_and_points_at_the_tls_port() {
 
 #[test]
 fn with_login_deny_plain_telnet_refuses_passwords_and_tls_takes_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
     let text = tls_test_config("", "").replace("[telnet]\n", "[telnet]\nlogin = \"deny\"\n");
-    std::fs::write(&config, text).unwrap();
-    let p = Portcullis::start_in(dir, config);
+    let p = Portcullis::start_with(&text);
     let tls = p.tls_port();
     p.account("carol");
 

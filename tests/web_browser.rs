@@ -441,6 +441,16 @@ fn occurrences(text: &str, needle: &str) -> usize {
 
 /// The page kept one session throughout: no "disconnected" state, no second connection
 /// screen, every session message after the first a resume of the same token.
+/// What another player saw of `name` through a reload or a drop: one arrival, no departure.
+fn assert_stayed(bob_saw: &str, name: &str) {
+    assert!(!bob_saw.contains(&format!("{name} has left.")), "{bob_saw}");
+    assert_eq!(
+        occurrences(bob_saw, &format!("{name} has arrived.")),
+        1,
+        "{bob_saw}"
+    );
+}
+
 fn assert_one_session(report: &Value) {
     let pretty = serde_json::to_string_pretty(report).unwrap();
     let states: Vec<&str> = report["states"]
@@ -515,12 +525,7 @@ fn reload_under_the_page(block_websocket: bool) {
     let transport = if block_websocket { "ajax" } else { "websocket" };
     assert_eq!(report["transport"], transport, "{pretty}");
     let bob_saw = bob.text();
-    assert!(!bob_saw.contains(&format!("{name} has left.")), "{bob_saw}");
-    assert_eq!(
-        occurrences(&bob_saw, &format!("{name} has arrived.")),
-        1,
-        "{bob_saw}"
-    );
+    assert_stayed(&bob_saw, name);
 }
 
 #[test]
@@ -704,12 +709,7 @@ fn a_cut_under_the_page(block_websocket: bool) {
         "{pretty}"
     );
     let bob_saw = bob.text();
-    assert!(!bob_saw.contains(&format!("{name} has left.")), "{bob_saw}");
-    assert_eq!(
-        occurrences(&bob_saw, &format!("{name} has arrived.")),
-        1,
-        "{bob_saw}"
-    );
+    assert_stayed(&bob_saw, name);
     assert_eq!(
         occurrences(&bob_saw, &format!("{name} says, \"typed during the cut\"")),
         1,
@@ -783,7 +783,7 @@ fn reload_the_page(block_websocket: bool) {
     assert!(!output.contains("could not be kept"), "{pretty}");
     assert!(!output.contains("The old session had ended"), "{pretty}");
     let bob_saw = bob.text();
-    assert!(!bob_saw.contains(&format!("{name} has left.")), "{bob_saw}");
+    assert_stayed(&bob_saw, name);
     assert_eq!(
         occurrences(&bob_saw, &format!("{name} says, \"back again\"")),
         1,

@@ -108,9 +108,14 @@ impl Portcullis {
     /// Starts with the default test config plus `extra` (top-level sections such as
     /// `[limits]` with their keys).
     pub fn start(extra: &str) -> Self {
+        Self::start_with(&test_config(extra))
+    }
+
+    /// Starts with this whole config file, in a new temporary directory.
+    pub fn start_with(config_text: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
-        std::fs::write(&config, test_config(extra)).unwrap();
+        std::fs::write(&config, config_text).unwrap();
         Self::start_in(dir, config)
     }
 
@@ -150,10 +155,7 @@ impl Portcullis {
 
     /// Starts with SSH enabled too (see `ssh_test_config`).
     pub fn start_ssh(extra: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, ssh_test_config(extra)).unwrap();
-        let p = Self::start_in(dir, config);
+        let p = Self::start_with(&ssh_test_config(extra));
         assert!(p.ssh_port.is_some(), "ssh is not listening");
         p
     }
@@ -482,10 +484,7 @@ pub fn tls_test_config(tls_keys: &str, extra: &str) -> String {
 impl Portcullis {
     /// Starts with `tls_test_config(tls_keys, extra)`: telnet, TLS and SSH on loopback.
     pub fn start_tls(tls_keys: &str, extra: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, tls_test_config(tls_keys, extra)).unwrap();
-        Self::start_in(dir, config)
+        Self::start_with(&tls_test_config(tls_keys, extra))
     }
 
     /// The telnet-over-TLS port, from the portal's `listening` log line.

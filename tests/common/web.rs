@@ -67,20 +67,14 @@ pub fn web_tls_test_config(extra: &str, web_keys: &str) -> String {
 impl Portcullis {
     /// Starts with [`web_test_config`]`(extra, web_keys)` and waits for the web listener.
     pub fn start_web(extra: &str, web_keys: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, web_test_config(extra, web_keys)).unwrap();
-        let p = Self::start_in(dir, config);
+        let p = Self::start_with(&web_test_config(extra, web_keys));
         p.web_port();
         p
     }
 
     /// Starts with [`web_tls_test_config`]`(extra, web_keys)` and waits for the web listener.
     pub fn start_web_tls(extra: &str, web_keys: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, web_tls_test_config(extra, web_keys)).unwrap();
-        let p = Self::start_in(dir, config);
+        let p = Self::start_with(&web_tls_test_config(extra, web_keys));
         p.web_port();
         p
     }
