@@ -5,6 +5,10 @@
 //! [`ServerMsg`] (server → portal). Frames are at most [`MAX_FRAME`] bytes; a bigger one is a
 //! protocol error that closes the link. The first frame each way is `hello`, carrying
 //! [`VERSION`]; a peer with another version is refused. The server connects to the portal.
+//!
+//! Both ends use the same framing: a [`Link`] over the Unix socket, split into a
+//! [`LinkReader`] (with [`LinkReader::hello`] enforcing [`HELLO_TIMEOUT`]) and a
+//! [`LinkWriter`] (`feed` several messages, then one `flush`, so a burst is one write).
 
 use crate::message::Message;
 use crate::session::{SessionId, SyncData};
@@ -12,9 +16,12 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::marker::PhantomData;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 /// Link protocol version; bumped on any incompatible change.
 pub const VERSION: u32 = 1;
@@ -169,16 +176,109 @@ pub enum LinkError {
     Handshake(String),
 }
 
-/// A framed link over any byte stream, reading `R` and writing `W`.
-pub struct Link<S, R, W> {
-    framed: Framed<S, LengthDelimitedCodec>,
-    _types: std::marker::PhantomData<fn(W) -> R>,
+/// Receiving half of a link: frames in, `R` out. The portal reads [`ServerMsg`], the server
+/// [`PortalMsg`].
+pub struct LinkReader<S, R> {
+    /// Length-delimited frames from the peer, at most [`MAX_FRAME`] bytes each.
+    frames: FramedRead<S, LengthDelimitedCodec>,
+    /// The message type this half decodes; carries no data.
+    _msg: PhantomData<fn() -> R>,
+}
+
+impl<S, R> LinkReader<S, R>
+where
+    S: AsyncRead + Unpin,
+    R: for<'de> Deserialize<'de>,
+{
+    /// Reads frames from one half of a connected stream.
+    pub fn new(half: S) -> Self {
+        LinkReader {
+            frames: FramedRead::new(half, codec()),
+            _msg: PhantomData,
+        }
+    }
+
+    /// Receives one message; `Err(Closed)` at a clean end of stream. Cancel-safe: a message
+    /// is never lost when this future is dropped (it can sit in a `select!`).
+    pub async fn recv(&mut self) -> Result<R, LinkError> {
+        match self.frames.next().await {
+            Some(Ok(frame)) => decode(&frame),
+            Some(Err(e)) => Err(LinkError::Io(e)),
+            None => Err(LinkError::Closed),
+        }
+    }
+
+    /// Receives one message, or `Ok(None)` when none arrived within `limit`.
+    pub async fn recv_timeout(&mut self, limit: Duration) -> Result<Option<R>, LinkError> {
+        match tokio::time::timeout(limit, self.recv()).await {
+            Ok(msg) => msg.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Receives the peer's first message, which must arrive within [`HELLO_TIMEOUT`]. Whether
+    /// it is a `hello` with the right [`VERSION`] is for the caller to judge: each end answers
+    /// a wrong one differently.
+    pub async fn hello(&mut self) -> Result<R, LinkError> {
+        self.recv_timeout(HELLO_TIMEOUT)
+            .await?
+            .ok_or_else(|| LinkError::Handshake("no hello within the timeout".into()))
+    }
+}
+
+/// Sending half of a link: `W` in, frames out. The portal writes [`PortalMsg`], the server
+/// [`ServerMsg`].
+pub struct LinkWriter<S, W> {
+    /// Length-delimited frames to the peer; `feed` fills its buffer, `flush` writes it.
+    frames: FramedWrite<S, LengthDelimitedCodec>,
+    /// The message type this half encodes; carries no data.
+    _msg: PhantomData<fn(W)>,
+}
+
+impl<S, W> LinkWriter<S, W>
+where
+    S: AsyncWrite + Unpin,
+    W: Serialize,
+{
+    /// Writes frames to one half of a connected stream.
+    pub fn new(half: S) -> Self {
+        LinkWriter {
+            frames: FramedWrite::new(half, codec()),
+            _msg: PhantomData,
+        }
+    }
+
+    /// Queues one message without flushing, so that several go out in one write. (The
+    /// buffer is written early only when it grows past the codec's backpressure boundary.)
+    pub async fn feed(&mut self, msg: &W) -> Result<(), LinkError> {
+        self.frames.feed(encode(msg)?).await?;
+        Ok(())
+    }
+
+    /// Writes everything queued by [`feed`](Self::feed). Only the socket can fail here.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        SinkExt::<Bytes>::flush(&mut self.frames).await
+    }
+
+    /// Sends one message and flushes it.
+    pub async fn send(&mut self, msg: &W) -> Result<(), LinkError> {
+        self.frames.send(encode(msg)?).await?;
+        Ok(())
+    }
+}
+
+/// Both halves of a link over one Unix stream socket, reading `R` and writing `W`.
+pub struct Link<R, W> {
+    /// Where the peer's messages arrive.
+    reader: LinkReader<OwnedReadHalf, R>,
+    /// Where ours go.
+    writer: LinkWriter<OwnedWriteHalf, W>,
 }
 
 /// The portal's end: reads server messages, writes portal messages.
-pub type PortalEnd<S> = Link<S, ServerMsg, PortalMsg>;
+pub type PortalEnd = Link<ServerMsg, PortalMsg>;
 /// The server's end: reads portal messages, writes server messages.
-pub type ServerEnd<S> = Link<S, PortalMsg, ServerMsg>;
+pub type ServerEnd = Link<PortalMsg, ServerMsg>;
 
 /// The codec both ends use.
 pub fn codec() -> LengthDelimitedCodec {
@@ -189,38 +289,37 @@ pub fn codec() -> LengthDelimitedCodec {
         .new_codec()
 }
 
-impl<S, R, W> Link<S, R, W>
+impl<R, W> Link<R, W>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
     R: for<'de> Deserialize<'de>,
     W: Serialize,
 {
-    /// Wraps a connected stream.
-    pub fn new(stream: S) -> Self {
+    /// Wraps a connected socket.
+    pub fn new(stream: UnixStream) -> Self {
+        let (r, w) = stream.into_split();
         Link {
-            framed: Framed::new(stream, codec()),
-            _types: std::marker::PhantomData,
+            reader: LinkReader::new(r),
+            writer: LinkWriter::new(w),
         }
     }
 
-    /// Sends one message.
+    /// Splits the link so that reading and writing can live in different tasks.
+    pub fn split(self) -> (LinkReader<OwnedReadHalf, R>, LinkWriter<OwnedWriteHalf, W>) {
+        (self.reader, self.writer)
+    }
+
+    /// Sends one message and flushes it.
     pub async fn send(&mut self, msg: &W) -> Result<(), LinkError> {
-        let body = serde_json::to_vec(msg)?;
-        self.framed.send(Bytes::from(body)).await?;
-        Ok(())
+        self.writer.send(msg).await
     }
 
     /// Receives one message; `Err(Closed)` at a clean end of stream.
     pub async fn recv(&mut self) -> Result<R, LinkError> {
-        match self.framed.next().await {
-            Some(Ok(frame)) => Ok(serde_json::from_slice(&frame)?),
-            Some(Err(e)) => Err(LinkError::Io(e)),
-            None => Err(LinkError::Closed),
-        }
+        self.reader.recv().await
     }
 }
 
-/// Encodes one message as a frame body (for writers that hold the split sink).
+/// Encodes one message as a frame body.
 pub fn encode<W: Serialize>(msg: &W) -> Result<Bytes, LinkError> {
     Ok(Bytes::from(serde_json::to_vec(msg)?))
 }
@@ -237,9 +336,9 @@ mod tests {
 
     #[tokio::test]
     async fn messages_round_trip_over_a_socket_pair() {
-        let (a, b) = tokio::io::duplex(1 << 16);
-        let mut portal: PortalEnd<_> = Link::new(a);
-        let mut server: ServerEnd<_> = Link::new(b);
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut portal = PortalEnd::new(a);
+        let mut server = ServerEnd::new(b);
         let s = Session::init_session(3, protocol::TELNET, "127.0.0.1");
         let msgs = vec![
             PortalMsg::Hello {
@@ -287,8 +386,8 @@ mod tests {
     #[tokio::test]
     async fn oversized_frame_is_an_error_not_a_panic() {
         use tokio::io::AsyncWriteExt;
-        let (mut a, b) = tokio::io::duplex(64);
-        let mut server: ServerEnd<_> = Link::new(b);
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut server = ServerEnd::new(b);
         let len = (MAX_FRAME as u32 + 1).to_be_bytes();
         tokio::spawn(async move {
             let _ = a.write_all(&len).await;
@@ -299,10 +398,65 @@ mod tests {
 
     #[tokio::test]
     async fn garbage_frame_is_a_decode_error() {
-        let (a, b) = tokio::io::duplex(1024);
-        let mut raw = Framed::new(a, codec());
-        raw.send(Bytes::from_static(b"{not json")).await.unwrap();
-        let mut server: ServerEnd<_> = Link::new(b);
+        use tokio::io::AsyncWriteExt;
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"\0\0\0\x09{not json").await.unwrap();
+        let mut server = ServerEnd::new(b);
         assert!(matches!(server.recv().await, Err(LinkError::Decode(_))));
+    }
+
+    #[tokio::test]
+    async fn a_frame_is_a_big_endian_length_then_json() {
+        use tokio::io::AsyncReadExt;
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let (_, mut writer) = ServerEnd::new(a).split();
+        writer
+            .send(&ServerMsg::Ack { id: 1, seq: 2 })
+            .await
+            .unwrap();
+        let json = br#"{"ack":{"id":1,"seq":2}}"#;
+        let mut got = vec![0; 4 + json.len()];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(got[..4], (json.len() as u32).to_be_bytes());
+        assert_eq!(&got[4..], json);
+    }
+
+    #[tokio::test]
+    async fn fed_messages_wait_for_flush_then_arrive_in_order() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (_, mut writer) = ServerEnd::new(a).split();
+        let (mut reader, _) = PortalEnd::new(b).split();
+        for seq in 1..=3 {
+            writer.feed(&ServerMsg::Ack { id: 7, seq }).await.unwrap();
+        }
+        let early = reader
+            .recv_timeout(Duration::from_millis(20))
+            .await
+            .unwrap();
+        assert_eq!(early, None, "fed frames stay buffered until flush");
+        writer.flush().await.unwrap();
+        for seq in 1..=3 {
+            assert_eq!(reader.recv().await.unwrap(), ServerMsg::Ack { id: 7, seq });
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_fails_the_hello_after_the_timeout() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let (mut reader, _) = PortalEnd::new(b).split();
+        let started = tokio::time::Instant::now();
+        match reader.hello().await {
+            Err(LinkError::Handshake(why)) => assert_eq!(why, "no hello within the timeout"),
+            other => panic!("expected a handshake error, got {:?}", other.map(|_| ())),
+        }
+        assert!(started.elapsed() >= HELLO_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn a_closed_peer_is_closed_not_a_timeout() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(a);
+        let (mut reader, _) = PortalEnd::new(b).split();
+        assert!(matches!(reader.hello().await, Err(LinkError::Closed)));
     }
 }

@@ -6,12 +6,10 @@
 //! per session by `limits.input_buffer_lines`, and everything else is control traffic.
 
 use super::core::CoreEvent;
-use crate::link::{self, LinkError, PortalMsg, ServerMsg};
-use futures_util::{SinkExt, StreamExt};
+use crate::link::{self, LinkError, PortalEnd, PortalMsg, ServerMsg};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
 
 /// Most queued messages written to the server in one write.
 const LINK_BATCH: usize = 256;
@@ -39,14 +37,8 @@ pub async fn accept_servers(listener: UnixListener, core: mpsc::Sender<CoreEvent
 }
 
 async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), LinkError> {
-    let (r, w) = stream.into_split();
-    let mut reader = FramedRead::new(r, link::codec());
-    let mut writer = FramedWrite::new(w, link::codec());
-    let first = tokio::time::timeout(link::HELLO_TIMEOUT, reader.next())
-        .await
-        .map_err(|_| LinkError::Handshake("no hello within the timeout".into()))?;
-    let frame = first.ok_or(LinkError::Closed)??;
-    let pid = match link::decode::<ServerMsg>(&frame)? {
+    let (mut reader, mut writer) = PortalEnd::new(stream).split();
+    let pid = match reader.hello().await? {
         ServerMsg::Hello { version, pid } if version == link::VERSION => pid,
         ServerMsg::Hello { version, .. } => {
             let reason = format!(
@@ -54,9 +46,9 @@ async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), 
                 link::VERSION
             );
             let _ = writer
-                .send(link::encode(&PortalMsg::Refused {
+                .send(&PortalMsg::Refused {
                     reason: reason.clone(),
-                })?)
+                })
                 .await;
             return Err(LinkError::Handshake(reason));
         }
@@ -77,12 +69,11 @@ async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), 
             while let Some(msg) = next.take() {
                 last = matches!(msg, PortalMsg::Refused { .. } | PortalMsg::Shutdown { .. });
                 n += 1;
-                match link::encode(&msg) {
-                    Ok(frame) => {
-                        if let Err(e) = writer.feed(frame).await {
-                            tracing::warn!(error = %e, "link write failed");
-                            return;
-                        }
+                match writer.feed(&msg).await {
+                    Ok(()) => {}
+                    Err(LinkError::Io(e)) => {
+                        tracing::warn!(error = %e, "link write failed");
+                        return;
                     }
                     Err(e) => tracing::error!(error = %e, "cannot encode link message"),
                 }
@@ -90,7 +81,7 @@ async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), 
                     next = rx.try_recv().ok();
                 }
             }
-            if let Err(e) = SinkExt::<bytes::Bytes>::flush(&mut writer).await {
+            if let Err(e) = writer.flush().await {
                 tracing::warn!(error = %e, "link write failed");
                 break;
             }
@@ -107,21 +98,20 @@ async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), 
         return Ok(());
     }
     let reason = loop {
-        match reader.next().await {
-            Some(Ok(frame)) => match link::decode::<ServerMsg>(&frame) {
-                Ok(msg) => {
-                    if core
-                        .send(CoreEvent::LinkMsg { link_id, msg })
-                        .await
-                        .is_err()
-                    {
-                        break "portal stopping".to_string();
-                    }
+        match reader.recv().await {
+            Ok(msg) => {
+                if core
+                    .send(CoreEvent::LinkMsg { link_id, msg })
+                    .await
+                    .is_err()
+                {
+                    break "portal stopping".to_string();
                 }
-                Err(e) => break format!("bad frame from server: {e}"),
-            },
-            Some(Err(e)) => break format!("link read failed: {e}"),
-            None => break "server closed the link".to_string(),
+            }
+            Err(LinkError::Decode(e)) => break format!("bad frame from server: {e}"),
+            Err(LinkError::Closed) => break "server closed the link".to_string(),
+            Err(LinkError::Io(e)) => break format!("link read failed: {e}"),
+            Err(e @ LinkError::Handshake(_)) => break e.to_string(),
         }
     };
     write_task.abort();

@@ -20,14 +20,13 @@ use crate::markup;
 use crate::message::Message;
 use crate::session::{Session, SessionId, SyncData, protocol};
 use app::App;
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::FutureExt;
 use jobs::{Done, Job, Outcome, Worker};
 use login::LoginScreen;
 use std::time::Duration;
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite};
 use world::{ServerSessions, World};
 
 /// Most link frames handled in one step before the replies are written.
@@ -148,8 +147,8 @@ struct Server {
     world_name: String,
 }
 
-type Reader = FramedRead<OwnedReadHalf, tokio_util::codec::LengthDelimitedCodec>;
-type Writer = FramedWrite<OwnedWriteHalf, tokio_util::codec::LengthDelimitedCodec>;
+type Reader = link::LinkReader<OwnedReadHalf, PortalMsg>;
+type Writer = link::LinkWriter<OwnedWriteHalf, ServerMsg>;
 
 impl Server {
     async fn link_session(
@@ -157,17 +156,14 @@ impl Server {
         stream: UnixStream,
         done_rx: &mut mpsc::UnboundedReceiver<Done>,
     ) -> Result<End, ServerError> {
-        let (r, w) = stream.into_split();
-        let mut reader: Reader = FramedRead::new(r, link::codec());
-        let mut writer: Writer = FramedWrite::new(w, link::codec());
+        let (mut reader, mut writer): (Reader, Writer) = link::ServerEnd::new(stream).split();
         writer
-            .send(link::encode(&ServerMsg::Hello {
+            .send(&ServerMsg::Hello {
                 version: link::VERSION,
                 pid: std::process::id(),
-            })?)
-            .await
-            .map_err(LinkError::Io)?;
-        match recv(&mut reader, Some(link::HELLO_TIMEOUT)).await? {
+            })
+            .await?;
+        match reader.hello().await? {
             PortalMsg::Hello {
                 version,
                 pid,
@@ -184,7 +180,7 @@ impl Server {
         let mut purge = tokio::time::interval(Duration::from_secs(60));
         loop {
             let mut end = tokio::select! {
-                msg = recv(&mut reader, None) => self.link_msg(msg),
+                msg = reader.recv() => self.link_msg(msg),
                 Some(done) = done_rx.recv() => {
                     self.job_done(done);
                     None
@@ -199,7 +195,7 @@ impl Server {
             // burst of input is answered with one write on the link instead of one per frame.
             let mut batch = 1;
             while end.is_none() && batch < LINK_BATCH {
-                let Some(msg) = recv(&mut reader, None).now_or_never() else {
+                let Some(msg) = reader.recv().now_or_never() else {
                     break;
                 };
                 end = self.link_msg(msg);
@@ -208,12 +204,9 @@ impl Server {
             }
             if !self.out.is_empty() {
                 for m in self.out.drain(..) {
-                    writer
-                        .feed(link::encode(&m)?)
-                        .await
-                        .map_err(LinkError::Io)?;
+                    writer.feed(&m).await?;
                 }
-                if let Err(e) = SinkExt::<bytes::Bytes>::flush(&mut writer).await {
+                if let Err(e) = writer.flush().await {
                     return Ok(End::Lost(e.to_string()));
                 }
             }
@@ -666,20 +659,4 @@ fn exit_status(code: u32) -> Message {
     let mut m = Message::new("exit_status");
     m.args.push(serde_json::Value::from(code));
     m
-}
-
-async fn recv(reader: &mut Reader, timeout: Option<Duration>) -> Result<PortalMsg, LinkError> {
-    let next = async {
-        match reader.next().await {
-            Some(Ok(frame)) => link::decode(&frame),
-            Some(Err(e)) => Err(LinkError::Io(e)),
-            None => Err(LinkError::Closed),
-        }
-    };
-    match timeout {
-        Some(t) => tokio::time::timeout(t, next)
-            .await
-            .map_err(|_| LinkError::Handshake("no hello within the timeout".into()))?,
-        None => next.await,
-    }
 }
