@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod bench;
+pub mod caps;
 pub mod certs;
 pub mod config;
 pub mod control;

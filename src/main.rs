@@ -445,7 +445,7 @@ fn running_ssh_port(loaded: &Loaded) -> Option<u16> {
         ControlResponse::Status(r) => r
             .listeners
             .iter()
-            .find(|l| l.protocol == portcullis::session::protocol::SSH)
+            .find(|l| l.protocol == portcullis::session::listener::SSH)
             .and_then(|l| l.addr.rsplit(':').next()?.parse().ok()),
         _ => None,
     }

@@ -12,28 +12,101 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// A session id. Unique for the life of the installation, never reused (see `ids`).
 pub type SessionId = u64;
 
-/// Protocol keys a front end can give a session.
-pub mod protocol {
+/// Which front end carries a session. In code it is this enum; on the wire (the link,
+/// `who`, `portcullis status`) it is Evennia's protocol key string, e.g. `telnet/ssl`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    /// Plain telnet.
+    #[serde(rename = "telnet")]
+    Telnet,
+    /// Telnet over TLS.
+    #[serde(rename = "telnet/ssl")]
+    TelnetTls,
+    /// SSH.
+    #[serde(rename = "ssh")]
+    Ssh,
+    /// The web client over a WebSocket.
+    #[serde(rename = "webclient/websocket")]
+    WebSocket,
+    /// The web client long-polling (when a WebSocket cannot connect).
+    #[serde(rename = "webclient/ajax")]
+    Ajax,
+}
+
+impl Protocol {
+    /// Evennia's protocol key, as the wire carries it.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Protocol::Telnet => "telnet",
+            Protocol::TelnetTls => "telnet/ssl",
+            Protocol::Ssh => "ssh",
+            Protocol::WebSocket => "webclient/websocket",
+            Protocol::Ajax => "webclient/ajax",
+        }
+    }
+
+    /// Whether a browser carries the session (it is told the server's state).
+    pub const fn is_web(self) -> bool {
+        matches!(self, Protocol::WebSocket | Protocol::Ajax)
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// Names of the listeners a portal reports (to the server, MSSP and `status`): the session
+/// protocols' keys where a listener serves one protocol, and the web listener's own.
+pub mod listener {
     /// Plain telnet.
     pub const TELNET: &str = "telnet";
     /// Telnet over TLS.
     pub const TELNET_TLS: &str = "telnet/ssl";
     /// SSH.
     pub const SSH: &str = "ssh";
-    /// The web client over a WebSocket.
-    pub const WEBSOCKET: &str = "webclient/websocket";
-    /// The web client long-polling (when a WebSocket cannot connect).
-    pub const AJAX: &str = "webclient/ajax";
-    /// The web listener over HTTPS, as listed to the server and MSSP (it serves both web
-    /// protocols).
+    /// The web listener over HTTPS (it serves both web protocols).
     pub const WEB: &str = "web";
     /// The web listener over plain HTTP (behind a reverse proxy, whose address is not known).
     pub const WEB_PLAIN: &str = "web/http";
+}
 
-    /// Whether a session of this protocol is a browser's (which is told the server's state).
-    pub fn is_web(key: &str) -> bool {
-        key.starts_with("webclient/")
-    }
+/// The protocol_flags keys the portal and server read or set, named once. The flags map
+/// itself stays open (Evennia's shape): a client or game may add keys of its own.
+pub mod flag {
+    /// The client's name (TTYPE's first answer, GMCP `Core.Hello`, MNES, the page's hello).
+    pub const CLIENTNAME: &str = "CLIENTNAME";
+    /// The client's version.
+    pub const CLIENTVERSION: &str = "CLIENTVERSION";
+    /// The terminal type.
+    pub const TERM: &str = "TERM";
+    /// Columns.
+    pub const SCREENWIDTH: &str = "SCREENWIDTH";
+    /// Rows.
+    pub const SCREENHEIGHT: &str = "SCREENHEIGHT";
+    /// 16 colours.
+    pub const ANSI: &str = "ANSI";
+    /// 256 colours.
+    pub const XTERM256: &str = "XTERM256";
+    /// 24-bit colour.
+    pub const TRUECOLOR: &str = "TRUECOLOR";
+    /// The player asked for no colour (outranks the rest).
+    pub const NOCOLOR: &str = "NOCOLOR";
+    /// Output for a screen reader: no colour, no decoration.
+    pub const SCREENREADER: &str = "SCREENREADER";
+    /// The text encoding: `utf-8` or `latin-1`.
+    pub const ENCODING: &str = "ENCODING";
+    /// The client takes UTF-8.
+    pub const UTF8: &str = "UTF-8";
+    /// The session's transport is encrypted (TLS or SSH), as the portal knows it.
+    pub const SSL: &str = "SSL";
+    /// Output is MCCP2-compressed.
+    pub const MCCP: &str = "MCCP";
+    /// The client speaks GMCP.
+    pub const GMCP: &str = "GMCP";
+    /// The client speaks MSDP.
+    pub const MSDP: &str = "MSDP";
 }
 
 /// The whitelisted, serialisable state of a session that portal and server both keep.
@@ -41,8 +114,8 @@ pub mod protocol {
 pub struct SyncData {
     /// Session id, unique for the life of the installation.
     pub id: SessionId,
-    /// Which front end carries the session: `telnet`, `telnet/ssl`, `ssh`, …
-    pub protocol_key: String,
+    /// Which front end carries the session (`telnet`, `telnet/ssl`, `ssh`, … on the wire).
+    pub protocol_key: Protocol,
     /// The peer's IP address (no port); throttles and connection limits key on it.
     pub address: String,
     /// Id of the account logged in on this session, if any.
@@ -77,10 +150,10 @@ pub fn now_unix() -> f64 {
 /// Default protocol flags of a fresh session before the client says anything.
 pub fn default_flags() -> Map<String, Value> {
     let mut f = Map::new();
-    f.insert("ANSI".into(), Value::Bool(true));
-    f.insert("ENCODING".into(), Value::String("utf-8".into()));
-    f.insert("SCREENWIDTH".into(), Value::from(80));
-    f.insert("SCREENHEIGHT".into(), Value::from(24));
+    f.insert(flag::ANSI.into(), Value::Bool(true));
+    f.insert(flag::ENCODING.into(), Value::String("utf-8".into()));
+    f.insert(flag::SCREENWIDTH.into(), Value::from(80));
+    f.insert(flag::SCREENHEIGHT.into(), Value::from(24));
     f
 }
 
@@ -93,12 +166,12 @@ pub struct Session {
 
 impl Session {
     /// Called by a front end when a connection is established.
-    pub fn init_session(id: SessionId, protocol_key: &str, address: &str) -> Self {
+    pub fn init_session(id: SessionId, protocol_key: Protocol, address: &str) -> Self {
         let now = now_unix();
         Session {
             data: SyncData {
                 id,
-                protocol_key: protocol_key.to_string(),
+                protocol_key,
                 address: address.to_string(),
                 account_id: None,
                 account_name: None,
@@ -195,7 +268,7 @@ mod tests {
 
     #[test]
     fn load_sync_data_merges_flags_and_replaces_the_rest() {
-        let mut a = Session::init_session(7, protocol::TELNET, "127.0.0.1");
+        let mut a = Session::init_session(7, Protocol::Telnet, "127.0.0.1");
         a.data
             .protocol_flags
             .insert("CLIENTNAME".into(), Value::from("tintin++"));
@@ -216,7 +289,7 @@ mod tests {
 
     #[test]
     fn null_removes_a_flag() {
-        let mut s = Session::init_session(1, protocol::TELNET, "::1");
+        let mut s = Session::init_session(1, Protocol::Telnet, "::1");
         let mut upd = Map::new();
         upd.insert("ANSI".into(), Value::Null);
         s.update_flags(&upd);

@@ -47,7 +47,7 @@ mod keys;
 mod render;
 #[cfg(test)]
 mod tests;
-mod width;
+pub(crate) mod width;
 
 use std::collections::VecDeque;
 

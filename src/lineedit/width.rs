@@ -7,6 +7,9 @@
 //! width 2). Everything else printable is width 1; control characters are
 //! width 0 (the editor never inserts them into its buffer anyway).
 //!
+//! The only width tables in the crate: `markup::display_width` measures game
+//! text with [`str_width`] too, so the line editor and the game agree.
+//!
 //! Invariants: both tables are sorted by start, non-overlapping, and every
 //! range has `start <= end` (checked by a unit test), so binary search is
 //! valid. `ZERO` is consulted before `WIDE`.

@@ -24,7 +24,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 /// Link protocol version; bumped on any incompatible change.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Largest frame either side accepts, in bytes.
 pub const MAX_FRAME: usize = 8 * 1024 * 1024;
@@ -65,6 +65,17 @@ impl std::fmt::Debug for AuthMethod {
     }
 }
 
+/// A step of an SSH session's life, which reaches the server in order with its input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Start {
+    /// An interactive shell started: log the authenticated account in (or show the
+    /// connection screen to the registration user).
+    Shell,
+    /// Run one command as the authenticated account, then answer `exit_status`.
+    Exec { command: String },
+}
+
 /// Portal → server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,7 +99,7 @@ pub enum PortalMsg {
     Disconnect { id: SessionId, reason: String },
     /// An SSH client asks to log in as `username`; answered by `auth_result` with the same
     /// `req`. On success the account is remembered for the session and logged in when its
-    /// shell starts (`ssh_shell`) or used for one command (`ssh_exec`).
+    /// shell starts or used for one command (`start`).
     Auth {
         id: SessionId,
         req: u64,
@@ -100,6 +111,13 @@ pub enum PortalMsg {
         id: SessionId,
         seq: u64,
         messages: Vec<Message>,
+    },
+    /// An SSH session's shell or command started; numbered with the session's input and
+    /// acked like it.
+    Start {
+        id: SessionId,
+        seq: u64,
+        start: Start,
     },
     /// The portal learnt something about a client (NAWS, TTYPE, CHARSET …): a partial
     /// protocol_flags update to merge. Login state is the server's and is not carried here.
@@ -148,6 +166,8 @@ pub enum ServerMsg {
         id: SessionId,
         data: Map<String, Value>,
     },
+    /// An SSH command (`start` `exec`) finished with this exit status; the session closes.
+    ExitStatus { id: SessionId, code: u32 },
     /// Close one session, telling the player why.
     Disconnect { id: SessionId, reason: String },
     /// The answer to `auth`: whether the client may log in, and a reason when not.
@@ -332,14 +352,14 @@ pub fn decode<R: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<R, LinkError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Session, protocol};
+    use crate::session::{Protocol, Session};
 
     #[tokio::test]
     async fn messages_round_trip_over_a_socket_pair() {
         let (a, b) = UnixStream::pair().unwrap();
         let mut portal = PortalEnd::new(a);
         let mut server = ServerEnd::new(b);
-        let s = Session::init_session(3, protocol::TELNET, "127.0.0.1");
+        let s = Session::init_session(3, Protocol::Telnet, "127.0.0.1");
         let msgs = vec![
             PortalMsg::Hello {
                 version: VERSION,

@@ -1,29 +1,23 @@
 //! The portal's end of the control socket: one request line in, one response line out.
 
 use super::core::CoreEvent;
+use super::link::accept_unix;
 use crate::control::{ControlRequest, ControlResponse, MAX_LINE};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-/// Accepts control clients until the listener fails.
+/// Accepts control clients on the control socket, forever.
 pub async fn accept_control(listener: UnixListener, core: mpsc::Sender<CoreEvent>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let core = core.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve(stream, core).await {
-                        tracing::debug!(error = %e, "control client error");
-                    }
-                });
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "control socket accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    accept_unix(listener, "control", |stream| {
+        let core = core.clone();
+        async move {
+            if let Err(e) = serve(stream, core).await {
+                tracing::debug!(error = %e, "control client error");
             }
         }
-    }
+    })
+    .await
 }
 
 async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> std::io::Result<()> {

@@ -5,7 +5,7 @@
 //! telnet connection answering a crawler never waits on the core.
 
 use crate::control::ListenerInfo;
-use crate::session::{now_unix, protocol};
+use crate::session::{listener, now_unix};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -53,10 +53,10 @@ impl PortalInfo {
         set("NAME", self.name.clone());
         set("PLAYERS", self.players.load(Ordering::Relaxed).to_string());
         set("UPTIME", self.started.to_string());
-        if let Some(p) = self.port(protocol::TELNET) {
+        if let Some(p) = self.port(listener::TELNET) {
             set("PORT", p);
         }
-        if let Some(p) = self.port(protocol::TELNET_TLS) {
+        if let Some(p) = self.port(listener::TELNET_TLS) {
             set("SSL", p);
         }
         set(

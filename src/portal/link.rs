@@ -1,5 +1,6 @@
 //! The portal's end of the link: accepts server connections on the link socket, checks the
-//! hello, and turns frames into [`CoreEvent`]s.
+//! hello, and turns frames into [`CoreEvent`]s. Also owns [`accept_unix`], the accept loop
+//! that the link and control sockets share.
 //!
 //! Each accepted server gets a reader (this task) and a writer task fed by an unbounded
 //! channel. The writer's queue is bounded in practice by what feeds it: player input is capped
@@ -7,33 +8,52 @@
 
 use super::core::CoreEvent;
 use crate::link::{self, LinkError, PortalEnd, PortalMsg, ServerMsg};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 /// Most queued messages written to the server in one write.
 const LINK_BATCH: usize = 256;
 
+/// How long to wait after a failed accept (say, out of file descriptors) before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
-/// Accepts servers until the listener fails.
-pub async fn accept_servers(listener: UnixListener, core: mpsc::Sender<CoreEvent>) {
+/// Accepts connections on a Unix socket forever, running `serve` for each one on its own task.
+/// `serve` logs its own errors, so one client's failure never reaches this loop; a failed
+/// accept is logged as "`what` socket accept failed" and retried after a short pause.
+pub(super) async fn accept_unix<F, Fut>(listener: UnixListener, what: &'static str, mut serve: F)
+where
+    F: FnMut(UnixStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let core = core.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve(stream, core).await {
-                        tracing::warn!(error = %e, "server link ended with an error");
-                    }
-                });
+                tokio::spawn(serve(stream));
             }
             Err(e) => {
-                tracing::error!(error = %e, "link socket accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tracing::error!(error = %e, "{what} socket accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }
+}
+
+/// Accepts servers on the link socket, forever.
+pub async fn accept_servers(listener: UnixListener, core: mpsc::Sender<CoreEvent>) {
+    accept_unix(listener, "link", |stream| {
+        let core = core.clone();
+        async move {
+            if let Err(e) = serve(stream, core).await {
+                tracing::warn!(error = %e, "server link ended with an error");
+            }
+        }
+    })
+    .await
 }
 
 async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), LinkError> {

@@ -10,6 +10,7 @@ pub mod flags;
 pub mod info;
 pub mod link;
 pub mod output;
+pub mod port;
 pub mod slots;
 pub mod ssh;
 pub mod supervisor;
@@ -20,7 +21,7 @@ pub mod web;
 use crate::config::Loaded;
 use crate::control::ListenerInfo;
 use crate::ids::IdAllocator;
-use crate::session::protocol;
+use crate::session::listener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -139,9 +140,9 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     let mut telnet_listener = None;
     if cfg.telnet.enabled {
         let (l, addr) = bind("telnet", cfg.telnet.bind).await?;
-        tracing::info!(protocol = protocol::TELNET, %addr, "listening");
+        tracing::info!(protocol = listener::TELNET, %addr, "listening");
         listeners.push(ListenerInfo {
-            protocol: protocol::TELNET.into(),
+            protocol: listener::TELNET.into(),
             addr: addr.to_string(),
         });
         telnet_listener = Some(l);
@@ -162,9 +163,9 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         let tls = tls.clone();
         let info = tls.current();
         let (l, addr) = bind("tls", cfg.tls.bind).await?;
-        tracing::info!(protocol = protocol::TELNET_TLS, %addr, fingerprint = %info.fingerprint_sha256, days_left = info.days_left, "listening");
+        tracing::info!(protocol = listener::TELNET_TLS, %addr, fingerprint = %info.fingerprint_sha256, days_left = info.days_left, "listening");
         listeners.push(ListenerInfo {
-            protocol: protocol::TELNET_TLS.into(),
+            protocol: listener::TELNET_TLS.into(),
             addr: addr.to_string(),
         });
         tls_listener = Some((l, tls));
@@ -175,9 +176,9 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
             .load_or_generate()
             .map_err(PortalError::HostKeys)?;
         let (l, addr) = bind("ssh", cfg.ssh.bind).await?;
-        tracing::info!(protocol = protocol::SSH, %addr, "listening");
+        tracing::info!(protocol = listener::SSH, %addr, "listening");
         listeners.push(ListenerInfo {
-            protocol: protocol::SSH.into(),
+            protocol: listener::SSH.into(),
             addr: addr.to_string(),
         });
         let registration_user = (cfg.accounts.registration
@@ -194,12 +195,12 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     let mut web_listener = None;
     if cfg.web.enabled {
         let (l, addr) = bind("web", cfg.web.bind).await?;
-        tracing::info!(protocol = protocol::WEB, tls = cfg.web.tls, %addr, "listening");
+        tracing::info!(protocol = listener::WEB, tls = cfg.web.tls, %addr, "listening");
         listeners.push(ListenerInfo {
             protocol: if cfg.web.tls {
-                protocol::WEB
+                listener::WEB
             } else {
-                protocol::WEB_PLAIN
+                listener::WEB_PLAIN
             }
             .into(),
             addr: addr.to_string(),
@@ -225,10 +226,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         listeners.clone(),
         cfg.mssp.clone(),
     ));
-    let telnet_shared = Arc::new(telnet::TelnetShared {
-        limits: cfg.limits.clone(),
-        info: info.clone(),
-    });
+    let telnet_shared = telnet::TelnetShared::new(cfg.limits.clone(), info.clone());
     let core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx, tls, info);
 
     let link_task = tokio::spawn(link::accept_servers(link_listener, core_tx.clone()));
@@ -236,7 +234,6 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     if let Some(l) = telnet_listener {
         tokio::spawn(telnet::accept_loop(
             l,
-            protocol::TELNET,
             core_tx.clone(),
             telnet_shared.clone(),
             stop_rx.clone(),

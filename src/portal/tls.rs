@@ -9,14 +9,14 @@
 //! while every open session carries on.
 
 use super::core::CoreEvent;
-use super::slots::PerAddress;
+use super::slots::{Full, Slots};
 use super::telnet::{TelnetShared, run_session};
 use crate::certs::ReloadableTls;
-use crate::session::protocol;
+use crate::session::Protocol;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// Accepts TLS connections until `stop` turns true.
@@ -28,34 +28,38 @@ pub async fn accept_loop(
     handshake_timeout: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let handshakes = Arc::new(Semaphore::new(shared.limits.max_connections));
-    let pending = PerAddress::new(shared.limits.max_connections_per_address);
+    // Handshakes in progress are bounded like sessions: in all and per address.
+    let handshakes = Slots::new(
+        shared.limits.max_connections,
+        shared.limits.max_connections_per_address,
+    );
     super::accept_each(listener, stop, |stream, peer| {
-        // Handshakes in progress are bounded like sessions: in all and per address.
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "too many tls handshakes in progress; closed");
-            return;
-        };
-        let Some(slot) = pending.take(peer.ip()) else {
-            tracing::warn!(%peer, "too many tls handshakes from one address; closed");
-            return;
+        let slot = match handshakes.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(Full::Total) => {
+                tracing::warn!(%peer, "too many tls handshakes in progress; closed");
+                return;
+            }
+            Err(Full::PerKey) => {
+                tracing::warn!(%peer, "too many tls handshakes from one address; closed");
+                return;
+            }
         };
         let core = core.clone();
         let shared = shared.clone();
         let acceptor = tls.acceptor();
-        let span = tracing::info_span!("conn", protocol = protocol::TELNET_TLS, %peer, session = tracing::field::Empty);
+        let span = tracing::info_span!("conn", protocol = Protocol::TelnetTls.key(), %peer, session = tracing::field::Empty);
         tokio::spawn(
             async move {
                 let handshake =
                     tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
                 drop(slot);
-                drop(permit);
                 match handshake {
                     Ok(Ok(tls_stream)) => {
                         // Boxed: the encrypted stream moves into the session as a pointer
                         // rather than being copied into its task (measured: 24.6 → 23.4 KiB per
                         // idle session with 2,000).
-                        run_session(Box::new(tls_stream), peer, protocol::TELNET_TLS, core, shared)
+                        run_session(Box::new(tls_stream), peer, Protocol::TelnetTls, core, shared)
                             .await;
                     }
                     Ok(Err(e)) => tracing::info!(error = %e, "tls handshake failed; closed"),

@@ -5,10 +5,11 @@
 
 use super::jobs::Job;
 use super::world::World;
+use crate::caps::ClientCaps;
 use crate::link::SyncReason;
 use crate::markup;
 use crate::message::Message;
-use crate::session::{SessionId, short_duration};
+use crate::session::{SessionId, flag, short_duration};
 use serde_json::{Map, Value};
 
 /// A game running on the server.
@@ -149,7 +150,7 @@ fn who(w: &mut World, id: SessionId) {
         .map(|s| {
             (
                 s.data.account_name.clone().unwrap_or_default(),
-                s.data.protocol_key.clone(),
+                s.data.protocol_key.to_string(),
                 short_duration(s.idle_secs()),
             )
         })
@@ -316,18 +317,9 @@ fn options(w: &mut World, id: SessionId, rest: &str) {
 
 fn show_options(w: &mut World, id: SessionId) {
     let Some(s) = w.session(id) else { return };
-    let colour = if s.flag_bool("NOCOLOR") {
-        "none"
-    } else if s.flag_bool("TRUECOLOR") {
-        "truecolour"
-    } else if s.flag_bool("XTERM256") {
-        "xterm256"
-    } else if s.flag_bool("ANSI") {
-        "ansi"
-    } else {
-        "none"
-    };
-    let encrypted = s.data.protocol_key != crate::session::protocol::TELNET;
+    let caps = ClientCaps::from_flags(&s.data.protocol_flags);
+    let colour = caps.colour.name();
+    let encrypted = s.flag_bool(flag::SSL);
     let text = format!(
         "|wYour options|n\n  protocol  {} ({})\n  client    {}\n  terminal  {}\n  width     {}\n  height    {}\n  colour    {}\n  encoding  {}\n  screen reader {}",
         s.data.protocol_key,
@@ -342,11 +334,7 @@ fn show_options(w: &mut World, id: SessionId) {
         s.flag_u64("SCREENHEIGHT").unwrap_or(24),
         colour,
         s.flag_str("ENCODING").unwrap_or("utf-8"),
-        if s.flag_bool("SCREENREADER") {
-            "yes"
-        } else {
-            "no"
-        },
+        if caps.screen_reader { "yes" } else { "no" },
     );
     // Every protocol flag the session has, as negotiated (and set here).
     let mut all: Vec<String> = s

@@ -12,7 +12,7 @@ use crate::config::{AccountsConfig, TelnetLogin};
 use crate::control::ListenerInfo;
 use crate::message::Message;
 use crate::session::SessionId;
-use crate::session::protocol;
+use crate::session::{Protocol, listener};
 use std::time::{Duration, Instant};
 
 /// Addresses remembered per throttle.
@@ -62,9 +62,9 @@ impl LoginScreen {
             .filter_map(|l| {
                 let port = l.addr.rsplit(':').next()?;
                 match l.protocol.as_str() {
-                    protocol::TELNET_TLS => Some(format!("TLS on port {port}")),
-                    protocol::SSH => Some(format!("SSH: ssh -p {port} <name>@<this host>")),
-                    protocol::WEB => Some(format!("a browser: https://<this host>:{port}/")),
+                    listener::TELNET_TLS => Some(format!("TLS on port {port}")),
+                    listener::SSH => Some(format!("SSH: ssh -p {port} <name>@<this host>")),
+                    listener::WEB => Some(format!("a browser: https://<this host>:{port}/")),
                     _ => None,
                 }
             })
@@ -74,7 +74,7 @@ impl LoginScreen {
     /// Whether this session's password would cross the network in clear, and policy cares.
     fn plain_policy(&self, w: &World, id: SessionId) -> TelnetLogin {
         match w.session(id) {
-            Some(s) if s.data.protocol_key == protocol::TELNET => self.telnet_login,
+            Some(s) if s.data.protocol_key == Protocol::Telnet => self.telnet_login,
             _ => TelnetLogin::Allow,
         }
     }

@@ -11,14 +11,15 @@ pub mod app;
 pub mod inputfuncs;
 pub mod jobs;
 pub mod login;
+mod ssh;
 pub mod world;
 
 use crate::accounts::{AccountError, AccountStore};
 use crate::config::Loaded;
-use crate::link::{self, AuthMethod, LinkError, PortalMsg, ServerMsg, SyncReason};
+use crate::link::{self, LinkError, PortalMsg, ServerMsg, SyncReason};
 use crate::markup;
 use crate::message::Message;
-use crate::session::{Session, SessionId, SyncData, protocol};
+use crate::session::{Protocol, Session, SessionId, SyncData};
 use app::App;
 use futures_util::FutureExt;
 use jobs::{Done, Job, Outcome, Worker};
@@ -243,9 +244,9 @@ impl Server {
             PortalMsg::SyncAll { reason, sessions } => self.sync_all(reason, sessions),
             PortalMsg::Connect { session } => {
                 let id = session.id;
-                // An SSH session sees nothing until its shell starts (`ssh_shell`).
-                let screen = session.protocol_key != protocol::SSH;
-                let mut s = Session::init_session(id, &session.protocol_key, &session.address);
+                // An SSH session sees nothing until its shell starts.
+                let screen = session.protocol_key != Protocol::Ssh;
+                let mut s = Session::init_session(id, session.protocol_key, &session.address);
                 s.load_sync_data(session);
                 self.sessions.insert(s);
                 if screen {
@@ -270,6 +271,7 @@ impl Server {
                 }
             }
             PortalMsg::DataIn { id, seq, messages } => self.data_in(id, seq, messages),
+            PortalMsg::Start { id, seq, start } => self.start(id, seq, start),
             PortalMsg::Auth {
                 id,
                 req,
@@ -301,7 +303,7 @@ impl Server {
         let mut ids = Vec::with_capacity(count);
         for data in sessions {
             let id = data.id;
-            let mut s = Session::init_session(id, &data.protocol_key, &data.address);
+            let mut s = Session::init_session(id, data.protocol_key, &data.address);
             s.load_sync_data(data);
             // An account deleted while the server was away is logged out.
             if let Some(aid) = s.data.account_id
@@ -321,8 +323,7 @@ impl Server {
             };
             let logged_in = data.logged_in;
             // An SSH session that has not started its shell yet sees nothing until it does.
-            let waiting_ssh =
-                data.protocol_key == protocol::SSH && !data.server_data.contains_key(SSH_SHELL);
+            let waiting_ssh = data.protocol_key == Protocol::Ssh && !ssh::shell_started(data);
             let (mut w, login, app, _) = self.world();
             if logged_in {
                 app.at_sync(&mut w, id, reason);
@@ -363,15 +364,6 @@ impl Server {
             } else {
                 m
             };
-            if m.name == "ssh_shell" {
-                self.ssh_shell(id);
-                continue;
-            }
-            if m.name == "ssh_exec" {
-                let command = m.first_str().unwrap_or("").to_string();
-                self.ssh_exec(id, &command);
-                continue;
-            }
             let world_name = self.world_name.clone();
             let (mut w, login, app, store) = self.world();
             if m.name != "text" && inputfuncs::handle(&mut w, id, &world_name, &m) {
@@ -397,143 +389,6 @@ impl Server {
         self.sessions
             .get(id)
             .map(|s| s.session.data.address.clone())
-    }
-
-    /// An SSH authentication request: passwords are checked off the main task, keys here.
-    fn auth(&mut self, id: SessionId, req: u64, username: String, method: AuthMethod) {
-        let Some(address) = self.address(id) else {
-            return;
-        };
-        let reject = |why: &str| ServerMsg::AuthResult {
-            id,
-            req,
-            accepted: false,
-            reason: Some(why.to_string()),
-        };
-        if let Some(wait) = self.login.throttled(&address) {
-            tracing::warn!(session = id, %address, "ssh login refused: too many failures from address");
-            self.out.push(reject(&format!(
-                "too many failed logins from this address; retry in {} s",
-                wait.as_secs().max(1)
-            )));
-            return;
-        }
-        match method {
-            AuthMethod::Password { password } => {
-                self.worker.start_auth(
-                    id,
-                    req,
-                    Job::Login {
-                        name: username,
-                        password,
-                    },
-                );
-            }
-            AuthMethod::PublicKey { key, verified } => {
-                let account = match self.store.has_key(&username, &key) {
-                    Ok(true) => self.store.find(&username).ok().flatten(),
-                    Ok(false) | Err(AccountError::NotFound(_)) => None,
-                    Err(e) => {
-                        tracing::error!(error = %e, "account key lookup failed");
-                        None
-                    }
-                };
-                match (account, verified) {
-                    (Some(_), false) => self.out.push(ServerMsg::AuthResult {
-                        id,
-                        req,
-                        accepted: true,
-                        reason: None,
-                    }),
-                    (Some(a), true) => {
-                        tracing::info!(session = id, account = %a.name, "ssh public key accepted");
-                        self.login.record_success(&address);
-                        self.remember_ssh_account(id, a.id, &a.name);
-                        self.out.push(ServerMsg::AuthResult {
-                            id,
-                            req,
-                            accepted: true,
-                            reason: None,
-                        });
-                    }
-                    (None, false) => self.out.push(reject("key not registered")),
-                    (None, true) => {
-                        self.login.record_failure(&address);
-                        self.out.push(reject("key not registered"));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Keeps the account an SSH client authenticated as, until its shell or command starts
-    /// (kept in server_data, so a reload in between does not lose it).
-    fn remember_ssh_account(&mut self, id: SessionId, account_id: i64, name: &str) {
-        let (mut w, ..) = self.world();
-        w.set_server_data(
-            id,
-            SSH_ACCOUNT,
-            serde_json::json!({ "id": account_id, "name": name }),
-        );
-    }
-
-    fn ssh_account(&self, id: SessionId) -> Option<(i64, String)> {
-        let v = self
-            .sessions
-            .get(id)?
-            .session
-            .data
-            .server_data
-            .get(SSH_ACCOUNT)?;
-        Some((v.get("id")?.as_i64()?, v.get("name")?.as_str()?.to_string()))
-    }
-
-    /// `ssh_shell`: log the authenticated account in, or show the connection screen.
-    fn ssh_shell(&mut self, id: SessionId) {
-        if self
-            .sessions
-            .get(id)
-            .is_some_and(|s| s.session.data.logged_in)
-        {
-            return;
-        }
-        let (mut w, ..) = self.world();
-        w.set_server_data(id, SSH_SHELL, serde_json::Value::Bool(true));
-        match self.ssh_account(id) {
-            Some((account_id, name)) => self.log_in(id, account_id, name),
-            None => {
-                let (mut w, login, _, _) = self.world();
-                login.show(&mut w, id);
-            }
-        }
-    }
-
-    /// `ssh_exec`: run one command as the authenticated account, then `exit_status`.
-    fn ssh_exec(&mut self, id: SessionId, command: &str) {
-        let Some((account_id, name)) = self.ssh_account(id) else {
-            let (mut w, ..) = self.world();
-            w.msg(id, "Log in with a password or key to run commands.");
-            w.data_out(id, vec![exit_status(1)]);
-            return;
-        };
-        if let Some(s) = self.sessions.get_mut(id) {
-            // The account acts, but the session is not "logged in": it is not listed in `who`
-            // and does not arrive or leave.
-            s.session.data.account_id = Some(account_id);
-            s.session.data.account_name = Some(name);
-        }
-        let jobs_before = self.jobs.len();
-        let (mut w, _, app, _) = self.world();
-        let known = app.data_in(&mut w, id, &Message::text(command));
-        if self.jobs.len() > jobs_before {
-            self.jobs.truncate(jobs_before);
-            let (mut w, ..) = self.world();
-            w.msg(id, "That command is not available over exec.");
-            w.data_out(id, vec![exit_status(1)]);
-            return;
-        }
-        let (mut w, ..) = self.world();
-        w.data_out(id, vec![exit_status(if known { 0 } else { 1 })]);
     }
 
     fn start_jobs(&mut self) {
@@ -598,32 +453,6 @@ impl Server {
         }
     }
 
-    fn auth_done(&mut self, id: SessionId, req: u64, outcome: Outcome) {
-        let Some(address) = self.address(id) else {
-            return;
-        };
-        let (accepted, reason) = match outcome {
-            Outcome::LoggedIn(a) => {
-                tracing::info!(session = id, account = %a.name, "ssh password accepted");
-                self.login.record_success(&address);
-                self.remember_ssh_account(id, a.id, &a.name);
-                (true, None)
-            }
-            Outcome::LoginFailed => {
-                tracing::info!(session = id, %address, "ssh login failed");
-                self.login.record_failure(&address);
-                (false, Some("wrong name or password".to_string()))
-            }
-            other => (false, Some(format!("{other:?}"))),
-        };
-        self.out.push(ServerMsg::AuthResult {
-            id,
-            req,
-            accepted,
-            reason,
-        });
-    }
-
     fn log_in(&mut self, id: SessionId, account_id: i64, account_name: String) {
         let Some(s) = self.sessions.get_mut(id) else {
             return;
@@ -647,16 +476,4 @@ impl Server {
         let (mut w, ..) = self.world();
         inputfuncs::report_players(&mut w, &world_name);
     }
-}
-
-/// server_data key: the account an SSH client authenticated as.
-const SSH_ACCOUNT: &str = "ssh_account";
-/// server_data key: set once an SSH session's shell has started.
-const SSH_SHELL: &str = "ssh_shell";
-
-/// The message that ends an `ssh_exec` with a process exit status.
-fn exit_status(code: u32) -> Message {
-    let mut m = Message::new("exit_status");
-    m.args.push(serde_json::Value::from(code));
-    m
 }

@@ -14,7 +14,7 @@
 use super::http::{Request, Response};
 use super::hub::{Frame, Lookup};
 use super::{WebShared, resume};
-use crate::session::protocol;
+use crate::session::Protocol;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -55,7 +55,7 @@ async fn open(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
     let was_resumed = resumed.is_some();
     let session = match resumed {
         Some(s) => s,
-        None => match shared.hub.open(protocol::AJAX, ip, shared.secure).await {
+        None => match shared.hub.open(Protocol::Ajax, ip, shared.secure).await {
             Ok(s) => s,
             Err(reason) => {
                 tracing::info!(%ip, %reason, "long-poll session refused");
@@ -76,7 +76,7 @@ async fn open(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
             "grace_secs": shared.config.reconnect_grace_secs,
             "poll_secs": shared.config.poll_timeout_secs,
             "resumed": was_resumed,
-            "protocol": session.protocol,
+            "protocol": session.protocol.key(),
             "name": shared.name,
             "input_seen": session.input_seen(),
         }),
@@ -121,7 +121,7 @@ async fn input(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
         skip -= 1;
         false
     });
-    super::data_in(shared, &session, messages).await;
+    super::data_in(&session, messages).await;
     Response::empty(204)
 }
 

@@ -10,18 +10,18 @@
 //!
 //! Tokens are 128 random bits and bound to the address that opened the session.
 
-use super::super::core::{CoreEvent, SESSION_CHANNEL, ToSession};
-use super::super::flags::colour_level;
 use crate::markup;
 use crate::message::Message;
-use crate::session::{SessionId, merge_flags};
+use crate::portal::core::{CoreEvent, ServerStatus};
+use crate::portal::port::{CloseReason, FromCore, PortInput, PortReceiver, PortView, SessionPort};
+use crate::session::{Protocol, SessionId, flag};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 /// How long a closed session's last messages (the reason it closed) wait for a transport:
@@ -83,7 +83,7 @@ struct State {
     /// Number of the next long-poll answer.
     next_batch: u64,
     /// Set when the session ends, with the reason.
-    closed: Option<String>,
+    closed: Option<CloseReason>,
 }
 
 impl State {
@@ -125,13 +125,15 @@ pub struct WebSession {
     pub token: String,
     /// The address that opened it (and the only one that may resume it).
     pub address: IpAddr,
-    /// `webclient/websocket` or `webclient/ajax`.
-    pub protocol: &'static str,
+    /// The transport that opened it: WebSocket or long-poll.
+    pub protocol: Protocol,
+    /// Where the page's input goes.
+    pub input: PortInput,
     state: Mutex<State>,
     /// Bumped on every change a transport might wait for.
     changed: watch::Sender<u64>,
-    /// protocol_flags as this front end knows them, for rendering.
-    flags: Mutex<Map<String, Value>>,
+    /// protocol_flags and caps as this front end knows them, for rendering.
+    view: Mutex<PortView>,
     /// Bound on `outbox` bytes.
     limit: usize,
 }
@@ -205,7 +207,7 @@ impl WebSession {
         Taken {
             frames: s.outbox.drain(..).collect(),
             superseded: false,
-            closed: s.closed.clone(),
+            closed: s.closed.as_ref().map(ToString::to_string),
         }
     }
 
@@ -323,7 +325,7 @@ impl WebSession {
             if s.bytes > self.limit {
                 s.outbox.clear();
                 s.bytes = 0;
-                s.closed = Some("output buffer overflow (client not reading)".into());
+                s.closed = Some(CloseReason::OutputOverflow);
                 false
             } else {
                 true
@@ -340,50 +342,44 @@ impl WebSession {
 
     /// Ends the session from the browser's side (the page said it is leaving).
     pub fn end(&self, reason: &str) {
-        self.close(reason);
+        self.close(CloseReason::BrowserClosed(reason.to_string()));
     }
 
     /// Ends the session; transports deliver what is queued, then close.
-    fn close(&self, reason: &str) {
+    fn close(&self, reason: CloseReason) {
         {
             let mut s = self.lock();
             if s.closed.is_none() {
-                s.closed = Some(reason.to_string());
+                s.closed = Some(reason);
             }
         }
         self.bump();
     }
 
     /// Why the session ended, if it did.
-    pub fn closed(&self) -> Option<String> {
+    pub fn closed(&self) -> Option<CloseReason> {
         self.lock().closed.clone()
     }
 
-    /// Merges flags this front end learnt (the page's `hello`).
-    pub fn merge_flags(&self, update: &Map<String, Value>) {
-        let mut f = self.flags.lock().unwrap_or_else(|p| p.into_inner());
-        merge_flags(&mut f, update);
+    fn view(&self) -> MutexGuard<'_, PortView> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Renders server output for the browser: markup becomes ANSI at the session's colour
-    /// level (or plain text for screen readers); out-of-band messages pass as they are.
+    /// Merges flags this front end learnt (the page's `hello`) or the server set.
+    pub fn merge_flags(&self, update: &Map<String, Value>) {
+        self.view().merge(update);
+    }
+
+    /// Renders server output for the browser for the session's caps (markup becomes ANSI,
+    /// or plain text for a screen reader); out-of-band messages pass as they are.
     fn render(&self, msgs: Vec<Message>) -> Vec<Frame> {
-        let flags = self.flags.lock().unwrap_or_else(|p| p.into_inner());
-        let screen_reader = flags
-            .get("SCREENREADER")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let level = colour_level(&flags);
+        let caps = *self.view().caps();
         msgs.into_iter()
             .map(|mut m| {
                 if m.name == "text" || m.name == "prompt" {
                     for arg in &mut m.args {
                         if let Value::String(s) = arg {
-                            *s = if screen_reader {
-                                markup::for_screen_reader(s)
-                            } else {
-                                markup::render(s, level)
-                            };
+                            *s = caps.render(s);
                         }
                     }
                 }
@@ -413,23 +409,26 @@ pub struct Hub {
     core: mpsc::Sender<CoreEvent>,
     grace: Duration,
     outbox_limit: usize,
+    /// The longest line a page may send.
+    max_line: usize,
 }
 
 impl Hub {
     /// A hub with no sessions.
-    pub fn new(core: mpsc::Sender<CoreEvent>, grace: Duration, outbox_limit: usize) -> Arc<Self> {
+    pub fn new(
+        core: mpsc::Sender<CoreEvent>,
+        grace: Duration,
+        outbox_limit: usize,
+        max_line: usize,
+    ) -> Arc<Self> {
         Arc::new(Hub {
             sessions: Mutex::new(HashMap::new()),
             rng: SystemRandom::new(),
             core,
             grace,
             outbox_limit,
+            max_line,
         })
-    }
-
-    /// The channel to the portal core.
-    pub fn core(&self) -> &mpsc::Sender<CoreEvent> {
-        &self.core
     }
 
     fn map(&self) -> MutexGuard<'_, HashMap<String, Arc<WebSession>>> {
@@ -453,44 +452,38 @@ impl Hub {
     /// error is the reason the core refused it, for the player.
     pub async fn open(
         self: &Arc<Self>,
-        protocol: &'static str,
+        protocol: Protocol,
         address: IpAddr,
         secure: bool,
     ) -> Result<Arc<WebSession>, String> {
         let token = self.new_token().ok_or("Internal error; try again later.")?;
-        let (handle, rx) = mpsc::channel(SESSION_CHANNEL);
-        let (reply, answer) = oneshot::channel();
-        let open = CoreEvent::Open {
-            protocol_key: protocol,
-            address,
-            handle,
-            reply,
-        };
-        let stopping = || "The portal is shutting down.".to_string();
-        self.core.send(open).await.map_err(|_| stopping())?;
-        let id = answer.await.map_err(|_| stopping())??;
+        let span = tracing::info_span!("conn", protocol = protocol.key(), peer = %address, session = tracing::field::Empty);
+        let mut port = SessionPort::open(&self.core, protocol, address, self.max_line)
+            .instrument(span.clone())
+            .await
+            .map_err(|refused| refused.to_string())?;
+        // What the front end knows about a browser, told to the server as TTYPE/MTTS would.
+        let mut told = Map::new();
+        for key in [flag::ANSI, flag::XTERM256, flag::TRUECOLOR, flag::UTF8] {
+            told.insert(key.into(), Value::Bool(true));
+        }
+        told.insert(flag::SSL.into(), Value::Bool(secure));
+        told.insert(flag::ENCODING.into(), Value::from("utf-8"));
+        told.insert(flag::CLIENTNAME.into(), Value::from("web browser"));
+        let _ = port.set_flags(told).await;
+        let (input, view, rx) = port.into_parts();
         let session = Arc::new(WebSession {
-            id,
+            id: input.id(),
             token: token.clone(),
             address,
             protocol,
+            input,
             state: Mutex::new(State::new(Some(Instant::now()))),
             changed: watch::Sender::new(0),
-            flags: Mutex::new(crate::session::default_flags()),
+            view: Mutex::new(view),
             limit: self.outbox_limit,
         });
-        // What the front end knows about a browser, told to the server as TTYPE/MTTS would.
-        let mut told = Map::new();
-        for key in ["ANSI", "XTERM256", "TRUECOLOR", "UTF-8"] {
-            told.insert(key.into(), Value::Bool(true));
-        }
-        told.insert("SSL".into(), Value::Bool(secure));
-        told.insert("ENCODING".into(), Value::from("utf-8"));
-        told.insert("CLIENTNAME".into(), Value::from("web browser"));
-        session.merge_flags(&told);
-        let _ = self.core.send(CoreEvent::Flags { id, flags: told }).await;
         self.map().insert(token, session.clone());
-        let span = tracing::info_span!("conn", protocol, peer = %address, session = id);
         tokio::spawn(pump(self.clone(), session.clone(), rx).instrument(span));
         Ok(session)
     }
@@ -518,8 +511,7 @@ impl Hub {
 
 /// Renders what the core sends into the session's outbox, and closes the session when the
 /// core says so, when its outbox overflows, or when no transport came back in time.
-async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<ToSession>) {
-    tracing::info!("connected");
+async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: PortReceiver) {
     let mut changes = session.changed.subscribe();
     let mut expired = false;
     let reason = loop {
@@ -542,25 +534,27 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<To
                     break reason;
                 }
             }
-            cmd = rx.recv() => match cmd {
-                Some(ToSession::DataOut(msgs)) => {
+            from_core = rx.recv_with(|flags| session.merge_flags(flags)) => match from_core {
+                FromCore::DataOut(msgs) => {
                     let frames = session.render(msgs);
                     if !session.push(frames) {
                         tracing::warn!(limit = session.limit, "output buffer overflow; closing");
-                        break session.closed().unwrap_or_default();
+                        break session.closed().unwrap_or(CloseReason::OutputOverflow);
                     }
                 }
-                Some(ToSession::SetFlags(flags)) => session.merge_flags(&flags),
-                Some(ToSession::Disconnect(reason)) => {
-                    let mut m = Message::new("disconnect");
-                    m.args.push(Value::String(markup::strip(&reason)));
-                    session.push_msg(m);
-                    session.close(&reason);
+                FromCore::ServerStatus(status) => {
+                    session.push_msg(PageControl::ServerStatus(status).message());
+                }
+                FromCore::ExitStatus(_) => {}
+                FromCore::Disconnect(reason) => {
+                    session.push_msg(PageControl::Disconnect(markup::strip(&reason)).message());
+                    let reason = CloseReason::Disconnected(reason);
+                    session.close(reason.clone());
                     break reason;
                 }
-                None => {
-                    session.close("output buffer overflow (client not reading)");
-                    break "output buffer overflow (client not reading)".into();
+                FromCore::Gone => {
+                    session.close(CloseReason::OutputOverflow);
+                    break CloseReason::OutputOverflow;
                 }
             },
             _ = expiry => {
@@ -569,18 +563,14 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<To
                     s.detached_since.is_some_and(|t| t.elapsed() >= hub.grace)
                 };
                 if gone {
-                    let reason = format!(
-                        "no connection from the browser for {} s",
-                        hub.grace.as_secs()
-                    );
-                    session.close(&reason);
+                    let reason = CloseReason::BrowserGone(hub.grace.as_secs());
+                    session.close(reason.clone());
                     expired = true;
                     break reason;
                 }
             }
         }
     };
-    tracing::info!(%reason, "disconnected");
     // Give the page a moment to fetch the last messages (why it was closed), over the
     // attached transport or the next poll; the session counts as open until then, so the
     // portal does not finish stopping before its goodbye is out. Nobody is coming back to
@@ -594,14 +584,39 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: mpsc::Receiver<To
             }
         }
     }
-    let _ = hub
-        .core
-        .send(CoreEvent::Closed {
-            id: session.id,
-            reason: reason.clone(),
-        })
-        .await;
+    session.input.closed(reason).await;
     hub.remove(&session.token);
+}
+
+/// Messages of the web front end's own to the page, kept apart from the game's: they travel
+/// in the same `[name, [args], {kwargs}]` shape, under names the page reserves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageControl {
+    /// The session's token and state, first on every WebSocket (`session`).
+    Session(Map<String, Value>),
+    /// How the server is (`server_status`).
+    ServerStatus(ServerStatus),
+    /// Something the page sent was refused (`error`).
+    Error(String),
+    /// The session ends, and why (`disconnect`).
+    Disconnect(String),
+}
+
+impl PageControl {
+    /// The message the page reads.
+    pub fn message(self) -> Message {
+        let (name, arg, kwargs) = match self {
+            PageControl::Session(kwargs) => ("session", None, kwargs),
+            PageControl::ServerStatus(s) => ("server_status", Some(s.as_str().into()), Map::new()),
+            PageControl::Error(why) => ("error", Some(why), Map::new()),
+            PageControl::Disconnect(why) => ("disconnect", Some(why), Map::new()),
+        };
+        Message {
+            name: name.into(),
+            args: arg.map(Value::String).into_iter().collect(),
+            kwargs,
+        }
+    }
 }
 
 /// URL-safe base64 without padding (RFC 4648 §5).
@@ -647,14 +662,20 @@ pub(super) mod tests {
 
     /// A session with no hub or core, for unit tests.
     pub(in crate::portal::web) fn session(limit: usize) -> Arc<WebSession> {
+        session_to(limit, PortInput::for_test(1, mpsc::channel(1).0, 1024))
+    }
+
+    /// A session whose input goes to `input`.
+    pub(in crate::portal::web) fn session_to(limit: usize, input: PortInput) -> Arc<WebSession> {
         Arc::new(WebSession {
             id: 1,
             token: "t".into(),
             address: IpAddr::from([127, 0, 0, 1]),
-            protocol: crate::session::protocol::WEBSOCKET,
+            protocol: Protocol::WebSocket,
+            input,
             state: Mutex::new(State::new(None)),
             changed: watch::Sender::new(0),
-            flags: Mutex::new(Map::new()),
+            view: Mutex::new(PortView::default()),
             limit,
         })
     }
@@ -780,7 +801,7 @@ pub(super) mod tests {
         let s = session(100);
         assert!(s.push_msg(Message::text("x".repeat(40))));
         assert!(!s.push_msg(Message::text("y".repeat(80))));
-        assert!(s.closed().unwrap().contains("overflow"));
+        assert_eq!(s.closed(), Some(CloseReason::OutputOverflow));
         let attached = s.attach();
         let t = s.take(attached.generation);
         assert!(!t.superseded);

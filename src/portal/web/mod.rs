@@ -21,20 +21,20 @@ pub mod hub;
 mod ws;
 
 use super::core::CoreEvent;
-use super::slots::PerAddress;
+use super::slots::{Full, Slots};
 use crate::certs::ReloadableTls;
 use crate::config::{Limits, WebConfig};
 use crate::markup;
 use crate::message::Message;
 use http::{HttpError, Request, Response};
-use hub::{Hub, Lookup, WebSession};
+use hub::{Hub, Lookup, PageControl, WebSession};
 use serde_json::{Map, Value};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// How long an idle keep-alive connection (or a slow request head) is kept.
@@ -57,8 +57,8 @@ pub struct WebShared {
     pub secure: bool,
     /// The world's name (`[server] name`), for the page's title.
     pub name: String,
-    /// HTTP connections held per address.
-    per_address: Arc<PerAddress>,
+    /// HTTP connections held, in all and per address.
+    connections: Arc<Slots>,
 }
 
 impl WebShared {
@@ -75,14 +75,16 @@ impl WebShared {
             core,
             Duration::from_secs(config.reconnect_grace_secs),
             limits.output_buffer_bytes,
+            limits.max_line_length,
         );
+        let connections = Slots::new(limits.max_connections, per_address);
         Arc::new(WebShared {
             config,
             limits,
             hub,
             secure,
             name,
-            per_address: PerAddress::new(per_address),
+            connections,
         })
     }
 
@@ -147,7 +149,6 @@ pub async fn accept_loop(
     handshake_timeout: Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let connections = Arc::new(Semaphore::new(shared.limits.max_connections));
     // While the portal stops, browser sessions fetch their goodbye (a long-polling page over
     // a new connection), so the listener stays open until they are gone, or for a moment.
     let (stop_accepting, stopped) = tokio::sync::watch::channel(false);
@@ -162,26 +163,30 @@ pub async fn accept_loop(
         let _ = stop_accepting.send(true);
     });
     super::accept_each(listener, stopped, |stream, peer| {
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "too many web connections; closed");
-            return;
-        };
         // Behind a reverse proxy every connection comes from the proxy: only the total bounds
         // those (the sessions are still counted per client address).
-        let slot = if shared.config.trusted_proxies.contains(&peer.ip()) {
-            None
-        } else if let Some(slot) = shared.per_address.take(peer.ip()) {
-            Some(slot)
+        let taken = if shared.config.trusted_proxies.contains(&peer.ip()) {
+            shared.connections.take_unlimited_key(peer.ip())
         } else {
-            tracing::warn!(%peer, limit = shared.config.http_connections_per_address, "too many web connections from one address; closed");
-            return;
+            shared.connections.take(peer.ip())
+        };
+        let slot = match taken {
+            Ok(slot) => slot,
+            Err(Full::Total) => {
+                tracing::warn!(%peer, "too many web connections; closed");
+                return;
+            }
+            Err(Full::PerKey) => {
+                tracing::warn!(%peer, limit = shared.config.http_connections_per_address, "too many web connections from one address; closed");
+                return;
+            }
         };
         let shared = shared.clone();
         let tls = tls.as_ref().map(|t| t.acceptor());
         let span = tracing::info_span!("http", %peer);
         tokio::spawn(
             async move {
-                let _held = (permit, slot);
+                let _held = slot;
                 match tls {
                     None => serve(stream, peer, shared).await,
                     Some(acceptor) => {
@@ -402,9 +407,8 @@ fn resume(shared: &WebShared, token: &str, ip: IpAddr) -> Result<Arc<WebSession>
 /// Takes what a browser sent: lines of `text` go to the core one by one (cut to
 /// `max_line_length` and cleaned of control characters, as telnet lines are), `hello`
 /// sets protocol_flags, other names pass to the server as out-of-band input.
-pub async fn data_in(shared: &WebShared, session: &WebSession, messages: Vec<Message>) {
-    let core = shared.hub.core();
-    let max_line = shared.limits.max_line_length;
+pub async fn data_in(session: &WebSession, messages: Vec<Message>) {
+    let input = &session.input;
     for m in messages {
         match m.name.as_str() {
             "text" => {
@@ -417,20 +421,11 @@ pub async fn data_in(shared: &WebShared, session: &WebSession, messages: Vec<Mes
                     let text = text.strip_suffix('\n').unwrap_or(text);
                     for line in text.split('\n') {
                         let line = line.strip_suffix('\r').unwrap_or(line);
-                        let line = if line.len() > max_line {
-                            tracing::info!(limit = max_line, "input line too long; cut");
-                            session.push_msg(Message::text(format!(
-                                "Your line was longer than {max_line} bytes; only the first {max_line} were kept."
-                            )));
-                            cut(line, max_line)
-                        } else {
-                            line
-                        };
-                        let ev = CoreEvent::DataIn {
-                            id: session.id,
-                            messages: vec![Message::text(markup::sanitize_input(line))],
-                        };
-                        if core.send(ev).await.is_err() {
+                        let (line, notice) = input.cut(line);
+                        if let Some(notice) = notice {
+                            session.push_msg(Message::text(notice));
+                        }
+                        if input.line(line).await.is_err() {
                             return;
                         }
                     }
@@ -438,15 +433,8 @@ pub async fn data_in(shared: &WebShared, session: &WebSession, messages: Vec<Mes
             }
             "hello" => {
                 let flags = hello_flags(&m.kwargs);
-                if !flags.is_empty() {
-                    session.merge_flags(&flags);
-                    let _ = core
-                        .send(CoreEvent::Flags {
-                            id: session.id,
-                            flags,
-                        })
-                        .await;
-                }
+                session.merge_flags(&flags);
+                let _ = input.flags(flags).await;
             }
             name if name.is_empty()
                 || name.len() > MAX_NAME
@@ -460,11 +448,7 @@ pub async fn data_in(shared: &WebShared, session: &WebSession, messages: Vec<Mes
                 );
             }
             _ => {
-                let ev = CoreEvent::DataIn {
-                    id: session.id,
-                    messages: vec![m],
-                };
-                if core.send(ev).await.is_err() {
+                if input.oob(m).await.is_err() {
                     return;
                 }
             }
@@ -475,18 +459,7 @@ pub async fn data_in(shared: &WebShared, session: &WebSession, messages: Vec<Mes
 /// Tells the page that something it sent was refused.
 fn refuse(session: &WebSession, why: &str) {
     tracing::info!(%why, "bad message from browser");
-    let mut m = Message::new("error");
-    m.args.push(Value::String(format!("bad message: {why}")));
-    session.push_msg(m);
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn cut(s: &str, max: usize) -> &str {
-    let mut end = max.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    session.push_msg(PageControl::Error(format!("bad message: {why}")).message());
 }
 
 /// protocol_flags from the page's `hello`: its name, its size in characters, whether a
@@ -668,8 +641,10 @@ mod tests {
             max_line_length: 64,
             ..Limits::default()
         };
-        let shared = WebShared::new(WebConfig::default(), limits, tx.clone(), true, "T".into());
-        let session = hub::tests::session(1 << 20);
+        let session = hub::tests::session_to(
+            1 << 20,
+            crate::portal::port::PortInput::for_test(1, tx.clone(), limits.max_line_length),
+        );
         let long = "x".repeat(100);
         let msgs = vec![
             Message::text("look\r\n"),
@@ -677,9 +652,8 @@ mod tests {
             Message::text(format!("say {long}")),
             Message::text("say \u{1b}[31mred"),
         ];
-        data_in(&shared, &session, msgs).await;
+        data_in(&session, msgs).await;
         drop(tx);
-        drop(shared);
         let mut lines = Vec::new();
         while let Ok(ev) = rx.try_recv() {
             if let CoreEvent::DataIn { messages, .. } = ev {
@@ -700,12 +674,5 @@ mod tests {
         let told = session.take(attached.generation).frames;
         assert_eq!(told.len(), 1, "one notice for the cut line");
         assert!(told[0].json.contains("longer than 64 bytes"));
-    }
-
-    #[test]
-    fn lines_are_cut_on_character_boundaries() {
-        assert_eq!(cut("héllo", 2), "h");
-        assert_eq!(cut("héllo", 3), "hé");
-        assert_eq!(cut("abc", 10), "abc");
     }
 }

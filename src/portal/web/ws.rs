@@ -15,7 +15,7 @@ use super::WebShared;
 use super::http::{Request, Response};
 use super::hub::{Frame, Lookup, WebSession};
 use crate::message::Message;
-use crate::session::protocol;
+use crate::session::Protocol;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
@@ -133,7 +133,7 @@ pub async fn upgrade<S>(
         Some(s) => s,
         None => match shared
             .hub
-            .open(protocol::WEBSOCKET, ip, shared.secure)
+            .open(Protocol::WebSocket, ip, shared.secure)
             .await
         {
             Ok(s) => s,
@@ -195,13 +195,9 @@ async fn run<S>(
         );
         hello.insert("resumed".into(), Value::Bool(resumed.is_some()));
         hello.insert("input_seen".into(), Value::from(session.input_seen()));
-        hello.insert("protocol".into(), Value::from(session.protocol));
+        hello.insert("protocol".into(), Value::from(session.protocol.key()));
         hello.insert("name".into(), Value::from(shared.name.clone()));
-        let m = Message {
-            name: "session".into(),
-            args: Vec::new(),
-            kwargs: hello,
-        };
+        let m = super::PageControl::Session(hello).message();
         if sink
             .send(WsMessage::text(Frame::new(m).json))
             .await
@@ -328,7 +324,7 @@ async fn run<S>(
                         },
                         Mode::Terminal => vec![Message::text(text.as_str())],
                     };
-                    super::data_in(&shared, &session, messages).await;
+                    super::data_in(&session, messages).await;
                 }
                 Some(Ok(WsMessage::Binary(_))) => {
                     tracing::info!("binary websocket frame; closing");

@@ -1,0 +1,149 @@
+//! What the core is told and what it tells: [`CoreEvent`] (anything → the core), [`ToSession`]
+//! (the core → one session's front end), and the typed values they carry.
+
+use crate::control::{ControlRequest, ControlResponse};
+use crate::link::{AuthMethod, PortalMsg, ServerMsg, Start};
+use crate::message::Message;
+use crate::portal::port::CloseReason;
+use crate::session::{Protocol, SessionId};
+use serde_json::{Map, Value};
+use std::net::IpAddr;
+use tokio::sync::{mpsc, oneshot};
+
+/// Core → one session's front end (read through its [`super::port::SessionPort`]).
+#[derive(Debug)]
+pub enum ToSession {
+    /// Output to render for the player.
+    DataOut(Vec<Message>),
+    /// The server changed protocol_flags (merge; null removes).
+    SetFlags(Map<String, Value>),
+    /// Send the reason and close.
+    Disconnect(String),
+    /// How the server is; every session is told, and front ends that can show it do.
+    ServerStatus(ServerStatus),
+    /// An SSH command finished with this exit status.
+    ExitStatus(u32),
+}
+
+/// How the server is, as far as players can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerStatus {
+    /// `portcullis reload` is under way.
+    Reloading,
+    /// The server went away and is being restarted.
+    Down,
+    /// A server is linked and synced.
+    Running,
+}
+
+impl ServerStatus {
+    /// The word a browser is told.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerStatus::Reloading => "reloading",
+            ServerStatus::Down => "down",
+            ServerStatus::Running => "running",
+        }
+    }
+}
+
+/// Anything → the core.
+#[derive(Debug)]
+pub enum CoreEvent {
+    /// A front end accepted a connection and asks for a session id.
+    Open {
+        /// The front end's protocol.
+        protocol: Protocol,
+        /// Peer IP address.
+        address: IpAddr,
+        /// Channel to the connection task.
+        handle: mpsc::Sender<ToSession>,
+        /// The new id, or why the connection is refused.
+        reply: oneshot::Sender<Result<SessionId, String>>,
+    },
+    /// Player input, normalised.
+    DataIn {
+        /// Session.
+        id: SessionId,
+        /// The messages.
+        messages: Vec<Message>,
+    },
+    /// A step of an SSH session's life (shell or command), held and acked like input.
+    Start {
+        /// Session.
+        id: SessionId,
+        /// Which.
+        start: Start,
+    },
+    /// An SSH client asks to authenticate; the server decides.
+    Auth {
+        /// Session.
+        id: SessionId,
+        /// The SSH user name.
+        username: String,
+        /// Password or key.
+        method: AuthMethod,
+        /// Whether the server accepted, and why not.
+        reply: oneshot::Sender<AuthAnswer>,
+    },
+    /// The front end learnt something about the client (NAWS, TTYPE, …).
+    Flags {
+        /// Session.
+        id: SessionId,
+        /// Partial protocol_flags update.
+        flags: Map<String, Value>,
+    },
+    /// The connection closed.
+    Closed {
+        /// Session.
+        id: SessionId,
+        /// Why (for the log and the server).
+        reason: CloseReason,
+    },
+    /// A server completed its hello.
+    LinkUp {
+        /// Distinguishes successive links.
+        link_id: u64,
+        /// Server process id.
+        pid: u32,
+        /// Writer to that server.
+        tx: mpsc::UnboundedSender<PortalMsg>,
+    },
+    /// A message from a linked server.
+    LinkMsg {
+        /// Which link.
+        link_id: u64,
+        /// The message.
+        msg: ServerMsg,
+    },
+    /// A link closed.
+    LinkDown {
+        /// Which link.
+        link_id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A control-socket request.
+    Control {
+        /// The request.
+        req: ControlRequest,
+        /// Where the answer goes.
+        reply: oneshot::Sender<ControlResponse>,
+    },
+    /// SIGHUP: load the TLS certificate again.
+    ReloadCerts,
+    /// Ctrl-C or SIGTERM.
+    Shutdown {
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+/// The server's answer to an authentication request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthAnswer {
+    /// Whether the client may log in.
+    pub accepted: bool,
+    /// Why not, for the log.
+    pub reason: Option<String>,
+}

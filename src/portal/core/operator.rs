@@ -1,0 +1,125 @@
+//! The operator's requests to the core: `status`, `reload` (the server and the TLS
+//! certificate), `stop`, and shutdown.
+
+use super::{Core, ServerLink, ServerStatus, ToSession};
+use crate::control::{ControlRequest, ControlResponse, ServerInfo, SessionInfo, StatusReport};
+use crate::link::PortalMsg;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+impl Core {
+    pub(super) fn control(&mut self, req: ControlRequest, reply: oneshot::Sender<ControlResponse>) {
+        match req {
+            ControlRequest::Status => {
+                let _ = reply.send(ControlResponse::Status(self.status()));
+            }
+            ControlRequest::Reload => {
+                let notes: Vec<String> = self.reload_certs().into_iter().collect();
+                if self.shutting_down.is_some() {
+                    let _ = reply.send(ControlResponse::Error {
+                        message: "the portal is shutting down".into(),
+                    });
+                    return;
+                }
+                match &self.link {
+                    ServerLink::Up(l) => {
+                        tracing::info!(pid = l.pid, "reload requested");
+                        let _ = l.tx.send(PortalMsg::Reload);
+                        self.reloading = true;
+                        self.server_status(ServerStatus::Reloading);
+                        self.reload_waiters.push((Instant::now(), reply, notes));
+                    }
+                    _ if self.reloading => {
+                        self.reload_waiters.push((Instant::now(), reply, notes));
+                    }
+                    _ => {
+                        let _ = reply.send(ControlResponse::Error {
+                            message: "no server is linked to the portal right now".into(),
+                        });
+                    }
+                }
+            }
+            ControlRequest::Stop => {
+                let _ = reply.send(ControlResponse::Stopping);
+                self.shutdown("stop requested");
+            }
+        }
+    }
+
+    /// Loads the TLS certificate files again; new handshakes use them, open sessions carry on.
+    /// A broken new file keeps the old certificate.
+    /// Returns what happened, for the operator.
+    pub(super) fn reload_certs(&self) -> Option<String> {
+        let tls = self.tls.as_ref()?;
+        Some(match tls.reload() {
+            Ok(info) => {
+                tracing::info!(
+                    fingerprint = %info.fingerprint_sha256,
+                    days_left = info.days_left,
+                    "tls certificate reloaded"
+                );
+                format!(
+                    "tls certificate reloaded: {} ({} days left)",
+                    info.fingerprint_sha256, info.days_left
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "tls certificate not reloaded; kept the old one");
+                format!("tls certificate NOT reloaded, the old one is kept: {e}")
+            }
+        })
+    }
+
+    pub(super) fn status(&self) -> StatusReport {
+        let server = match &self.link {
+            ServerLink::Down => None,
+            ServerLink::Syncing(l) | ServerLink::Up(l) => Some(ServerInfo {
+                pid: l.pid,
+                uptime_secs: l.since.elapsed().as_secs_f64(),
+                synced: self.is_up(),
+            }),
+        };
+        let mut sessions: Vec<SessionInfo> = self
+            .sessions
+            .values()
+            .map(|e| SessionInfo {
+                id: e.session.data.id,
+                protocol: e.session.data.protocol_key.to_string(),
+                address: e.session.data.address.clone(),
+                account: e.session.data.account_name.clone(),
+                idle_secs: e.session.idle_secs(),
+            })
+            .collect();
+        sessions.sort_by_key(|s| s.id);
+        StatusReport {
+            portal_pid: std::process::id(),
+            portal_uptime_secs: self.started.elapsed().as_secs_f64(),
+            listeners: self.listeners.clone(),
+            server,
+            sessions,
+        }
+    }
+
+    pub(super) fn shutdown(&mut self, reason: &str) {
+        if self.shutting_down.is_some() {
+            return;
+        }
+        tracing::info!(%reason, sessions = self.sessions.len(), "portal shutting down");
+        self.shutting_down = Some(Instant::now());
+        let _ = self.stop_tx.send(true);
+        for e in self.sessions.values_mut() {
+            e.closing = true;
+            let _ = e.handle.try_send(ToSession::Disconnect(
+                "Portcullis is shutting down. Goodbye.".into(),
+            ));
+        }
+        self.to_server(PortalMsg::Shutdown {
+            reason: reason.to_string(),
+        });
+        for (_, reply, _) in self.reload_waiters.drain(..) {
+            let _ = reply.send(ControlResponse::Error {
+                message: "the portal is shutting down".into(),
+            });
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! The session port: what every front end does with a portal session, written once.
+//!
+//! A front end (telnet and telnet/TLS, SSH, the web's transports) owns only what is its own:
+//! telnet negotiation, SSH channels and the line editor, WebSocket and long-poll. Everything a
+//! session does with the rest of the portal goes through its port:
+//! - **open**: ask the core for a session id (or learn why not) — [`SessionPort::open`];
+//! - **input**: lines the player typed become `data_in` (cleaned of control characters; cut
+//!   to `max_line_length` with the same notice everywhere), out-of-band messages pass as they
+//!   are, what the front end learnt about the client becomes a protocol_flags update —
+//!   [`PortInput`];
+//! - **output**: what the core sends back arrives as a [`FromCore`], flag changes already
+//!   applied, and the session's [`ClientCaps`] say how to render it — [`SessionPort::recv`];
+//! - **close**: one typed [`CloseReason`] — [`PortInput::closed`].
+//!
+//! The port is where a session is attached to what plays it: today the core (and through it
+//! the server's App). An upstream game (gateway mode) attaches here too, without a front end
+//! knowing which it talks to.
+
+use super::core::{CoreEvent, SESSION_CHANNEL, ServerStatus, ToSession};
+use crate::caps::ClientCaps;
+use crate::markup;
+use crate::message::Message;
+use crate::session::{Protocol, SessionId, merge_flags};
+use serde_json::{Map, Value};
+use std::net::IpAddr;
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a session ended. Its text is what the log, `status` and the server see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloseReason {
+    /// The client hung up.
+    #[error("closed by client")]
+    ClientClosed,
+    /// Reading from the client failed.
+    #[error("read error: {0}")]
+    ReadError(String),
+    /// Writing to the client failed.
+    #[error("write error")]
+    WriteError,
+    /// The client stopped reading and its output passed the bound.
+    #[error("output buffer overflow (client not reading)")]
+    OutputOverflow,
+    /// The server or the portal closed it (idle, quit, shutdown …), with what the player
+    /// was told.
+    #[error("{0}")]
+    Disconnected(String),
+    /// The portal is stopping and cannot take more input.
+    #[error("portal stopping")]
+    PortalStopping,
+    /// A browser's HTTP request arrived on a telnet port.
+    #[error("http request on telnet port")]
+    HttpOnTelnet,
+    /// The client's compressed input (MCCP3) was corrupt.
+    #[error("corrupt compressed input: {0}")]
+    CorruptCompression(String),
+    /// The client sent more telnet negotiations than a connection may.
+    #[error("telnet negotiation storm")]
+    NegotiationStorm,
+    /// The SSH handshake failed.
+    #[error("ssh handshake failed: {0}")]
+    SshHandshake(String),
+    /// The SSH client sent no identification in time.
+    #[error("no ssh identification in time")]
+    SshNoIdentification,
+    /// The SSH client did not authenticate in time.
+    #[error("authentication timed out")]
+    AuthTimeout,
+    /// The SSH connection failed or ended (russh's words).
+    #[error("{0}")]
+    Ssh(String),
+    /// The SSH client closed the session channel.
+    #[error("channel closed by client")]
+    ChannelClosed,
+    /// The player pressed Ctrl-D on an empty line.
+    #[error("quit (Ctrl-D)")]
+    EndOfInput,
+    /// An SSH command finished.
+    #[error("exec finished with status {0}")]
+    ExecFinished(u32),
+    /// No browser came back to the session within the grace period (seconds).
+    #[error("no connection from the browser for {0} s")]
+    BrowserGone(u64),
+    /// The page said it is leaving, or its only connection closed.
+    #[error("{0}")]
+    BrowserClosed(String),
+}
+
+/// Why the core would not open a session: what to tell the player.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// What the core sends a session, with flag changes already applied to its port.
+#[derive(Debug)]
+pub enum FromCore {
+    /// Output to render.
+    DataOut(Vec<Message>),
+    /// Tell the player why, then close.
+    Disconnect(String),
+    /// How the server is (browsers show it; other front ends ignore it).
+    ServerStatus(ServerStatus),
+    /// An SSH command finished with this exit status.
+    ExitStatus(u32),
+    /// The core cut the session off (its channel filled: the client stopped reading).
+    Gone,
+}
+
+/// The notice a player gets when a line was cut.
+pub fn line_too_long(limit: usize) -> String {
+    format!("Your line was longer than {limit} bytes; only the first {limit} were kept.")
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A session's input side: sends what the player did to where the session is attached.
+/// Cheap to clone: each web transport that carries the session holds one.
+#[derive(Debug, Clone)]
+pub struct PortInput {
+    id: SessionId,
+    core: mpsc::Sender<CoreEvent>,
+    max_line: usize,
+}
+
+/// The core has stopped; the session cannot go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+impl From<Stopped> for CloseReason {
+    fn from(_: Stopped) -> Self {
+        CloseReason::PortalStopping
+    }
+}
+
+impl PortInput {
+    /// An input side to `core` without opening a session, for unit tests of front ends.
+    #[cfg(test)]
+    pub fn for_test(id: SessionId, core: mpsc::Sender<CoreEvent>, max_line: usize) -> Self {
+        PortInput { id, core, max_line }
+    }
+
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The longest line a player may send, in bytes.
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
+    async fn send(&self, ev: CoreEvent) -> Result<(), Stopped> {
+        self.core.send(ev).await.map_err(|_| Stopped)
+    }
+
+    /// A line the player typed becomes `data_in` `text`, cleaned of control characters.
+    /// (Cutting is the front end's: some cut bytes before decoding, see [`PortInput::cut`].)
+    pub async fn line(&self, line: &str) -> Result<(), Stopped> {
+        self.send(CoreEvent::DataIn {
+            id: self.id,
+            messages: vec![Message::text(markup::sanitize_input(line))],
+        })
+        .await
+    }
+
+    /// A line cut to `max_line_length`, and the notice for the player when it was.
+    pub fn cut<'a>(&self, line: &'a str) -> (&'a str, Option<String>) {
+        if line.len() > self.max_line {
+            tracing::info!(limit = self.max_line, "input line too long; cut");
+            (cut(line, self.max_line), Some(line_too_long(self.max_line)))
+        } else {
+            (line, None)
+        }
+    }
+
+    /// An out-of-band message (GMCP, MSDP, the page's own) becomes `data_in` as it is.
+    pub async fn oob(&self, message: Message) -> Result<(), Stopped> {
+        self.send(CoreEvent::DataIn {
+            id: self.id,
+            messages: vec![message],
+        })
+        .await
+    }
+
+    /// Tells the core what the front end learnt about the client (a partial protocol_flags
+    /// update). Nothing is sent for an empty update.
+    pub async fn flags(&self, flags: Map<String, Value>) -> Result<(), Stopped> {
+        if flags.is_empty() {
+            return Ok(());
+        }
+        self.send(CoreEvent::Flags { id: self.id, flags }).await
+    }
+
+    /// An SSH shell started (the server logs the authenticated account in).
+    pub async fn shell(&self) -> Result<(), Stopped> {
+        self.send(CoreEvent::Start {
+            id: self.id,
+            start: crate::link::Start::Shell,
+        })
+        .await
+    }
+
+    /// An SSH client asked to run one command.
+    pub async fn exec(&self, command: &str) -> Result<(), Stopped> {
+        self.send(CoreEvent::Start {
+            id: self.id,
+            start: crate::link::Start::Exec {
+                command: markup::sanitize_input(command),
+            },
+        })
+        .await
+    }
+
+    /// The session ended; the core forgets it and tells the server.
+    pub async fn closed(&self, reason: CloseReason) {
+        tracing::info!(%reason, "disconnected");
+        let _ = self
+            .send(CoreEvent::Closed {
+                id: self.id,
+                reason,
+            })
+            .await;
+    }
+}
+
+/// A session's protocol_flags as its front end knows them, and the capabilities they give.
+#[derive(Debug, Clone)]
+pub struct PortView {
+    flags: Map<String, Value>,
+    caps: ClientCaps,
+}
+
+impl Default for PortView {
+    fn default() -> Self {
+        let flags = crate::session::default_flags();
+        PortView {
+            caps: ClientCaps::from_flags(&flags),
+            flags,
+        }
+    }
+}
+
+impl PortView {
+    /// Merges a protocol_flags update (`null` removes a key) and recomputes the caps.
+    pub fn merge(&mut self, update: &Map<String, Value>) {
+        merge_flags(&mut self.flags, update);
+        self.caps = ClientCaps::from_flags(&self.flags);
+    }
+
+    /// The capabilities to render for.
+    pub fn caps(&self) -> &ClientCaps {
+        &self.caps
+    }
+
+    /// The flags themselves.
+    pub fn flags(&self) -> &Map<String, Value> {
+        &self.flags
+    }
+}
+
+/// What the core sends one session.
+#[derive(Debug)]
+pub struct PortReceiver {
+    rx: mpsc::Receiver<ToSession>,
+}
+
+impl PortReceiver {
+    /// The next thing the core sends; flag changes from the server go to `on_flags` and are
+    /// not returned. Cancel-safe (for `select!`).
+    pub async fn recv_with(&mut self, mut on_flags: impl FnMut(&Map<String, Value>)) -> FromCore {
+        loop {
+            match self.rx.recv().await {
+                Some(ToSession::DataOut(msgs)) => return FromCore::DataOut(msgs),
+                Some(ToSession::SetFlags(flags)) => on_flags(&flags),
+                Some(ToSession::Disconnect(reason)) => return FromCore::Disconnect(reason),
+                Some(ToSession::ServerStatus(s)) => return FromCore::ServerStatus(s),
+                Some(ToSession::ExitStatus(code)) => return FromCore::ExitStatus(code),
+                None => return FromCore::Gone,
+            }
+        }
+    }
+}
+
+/// One session's port, for a front end whose one task owns the connection (telnet, SSH):
+/// the input side, the view, and what the core sends.
+#[derive(Debug)]
+pub struct SessionPort {
+    /// Where input goes.
+    pub input: PortInput,
+    /// The flags and caps output is rendered for.
+    pub view: PortView,
+    rx: PortReceiver,
+}
+
+impl SessionPort {
+    /// Opens a session with the core: its id and port, or why it was refused.
+    pub async fn open(
+        core: &mpsc::Sender<CoreEvent>,
+        protocol: Protocol,
+        address: IpAddr,
+        max_line: usize,
+    ) -> Result<Self, Refused> {
+        let stopping = || Refused("The portal is shutting down.".into());
+        let (handle, rx) = mpsc::channel(SESSION_CHANNEL);
+        let (reply, answer) = oneshot::channel();
+        let open = CoreEvent::Open {
+            protocol,
+            address,
+            handle,
+            reply,
+        };
+        core.send(open).await.map_err(|_| stopping())?;
+        let id = answer.await.map_err(|_| stopping())?.map_err(Refused)?;
+        tracing::Span::current().record("session", id);
+        tracing::info!("connected");
+        Ok(SessionPort {
+            input: PortInput {
+                id,
+                core: core.clone(),
+                max_line,
+            },
+            view: PortView::default(),
+            rx: PortReceiver { rx },
+        })
+    }
+
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.input.id
+    }
+
+    /// The capabilities to render for.
+    pub fn caps(&self) -> &ClientCaps {
+        self.view.caps()
+    }
+
+    /// Records what the front end learnt about the client and tells the core.
+    pub async fn set_flags(&mut self, flags: Map<String, Value>) -> Result<(), Stopped> {
+        if flags.is_empty() {
+            return Ok(());
+        }
+        self.view.merge(&flags);
+        self.input.flags(flags).await
+    }
+
+    /// The next thing the core sends. Flag changes from the server are applied to the view
+    /// here and not returned. Cancel-safe (for `select!`).
+    pub async fn recv(&mut self) -> FromCore {
+        let view = &mut self.view;
+        self.rx.recv_with(|flags| view.merge(flags)).await
+    }
+
+    /// The parts, for a front end whose session outlives its connections (the web's): the
+    /// input side for each transport, the view, and what the core sends for the task that
+    /// renders it.
+    pub fn into_parts(self) -> (PortInput, PortView, PortReceiver) {
+        (self.input, self.view, self.rx)
+    }
+
+    /// The session ended.
+    pub async fn closed(self, reason: CloseReason) {
+        self.input.closed(reason).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_cut_on_character_boundaries() {
+        assert_eq!(cut("héllo", 2), "h");
+        assert_eq!(cut("héllo", 3), "hé");
+        assert_eq!(cut("abc", 10), "abc");
+        assert_eq!(cut("🎉🎉", 5), "🎉");
+    }
+
+    #[test]
+    fn close_reasons_read_as_before() {
+        assert_eq!(CloseReason::ClientClosed.to_string(), "closed by client");
+        assert_eq!(
+            CloseReason::NegotiationStorm.to_string(),
+            "telnet negotiation storm"
+        );
+        assert_eq!(
+            CloseReason::OutputOverflow.to_string(),
+            "output buffer overflow (client not reading)"
+        );
+        assert_eq!(
+            CloseReason::ExecFinished(3).to_string(),
+            "exec finished with status 3"
+        );
+    }
+
+    #[tokio::test]
+    async fn flag_changes_from_the_core_reach_the_caps_and_are_not_returned() {
+        let (core, mut events) = mpsc::channel(4);
+        let opener = tokio::spawn(async move {
+            SessionPort::open(&core, Protocol::Ssh, IpAddr::from([127, 0, 0, 1]), 10).await
+        });
+        let Some(CoreEvent::Open { handle, reply, .. }) = events.recv().await else {
+            panic!("expected open");
+        };
+        reply.send(Ok(7)).unwrap();
+        let mut port = opener.await.unwrap().unwrap();
+        assert_eq!(port.id(), 7);
+        let mut f = Map::new();
+        f.insert("SCREENREADER".into(), Value::Bool(true));
+        handle.send(ToSession::SetFlags(f)).await.unwrap();
+        handle
+            .send(ToSession::DataOut(vec![Message::text("x")]))
+            .await
+            .unwrap();
+        assert!(matches!(port.recv().await, FromCore::DataOut(_)));
+        assert!(port.caps().screen_reader);
+        drop(handle);
+        assert!(matches!(port.recv().await, FromCore::Gone));
+        assert_eq!(port.input.cut("abcdefghijkl").0, "abcdefghij");
+        assert!(port.input.cut("abc").1.is_none());
+    }
+}

@@ -1,0 +1,203 @@
+//! What the server does for SSH sessions: authentication requests (passwords checked off the
+//! game loop, keys at once, both under the login throttle), and a session's start (a shell
+//! logs the authenticated account in; a command runs as it and answers its exit status).
+//!
+//! The account an SSH client authenticated as is kept in the session's server_data until its
+//! shell or command starts, so a reload in between does not lose it.
+
+use super::Server;
+use super::jobs::{Job, Outcome};
+use crate::accounts::AccountError;
+use crate::link::{AuthMethod, ServerMsg, Start};
+use crate::message::Message;
+use crate::session::{SessionId, SyncData};
+
+/// server_data key: the account an SSH client authenticated as.
+const SSH_ACCOUNT: &str = "ssh_account";
+/// server_data key: set once an SSH session's shell has started.
+const SSH_SHELL: &str = "ssh_shell";
+
+/// Whether an SSH session's shell has started (it sees nothing before).
+pub(super) fn shell_started(data: &SyncData) -> bool {
+    data.server_data.contains_key(SSH_SHELL)
+}
+
+impl Server {
+    /// A session's shell or command started; acked like input once handled. (It comes
+    /// before any of the session's input, so no account job can be running for it.)
+    pub(super) fn start(&mut self, id: SessionId, seq: u64, start: Start) {
+        if let Some(s) = self.sessions.get_mut(id) {
+            s.session.touch(false);
+            match start {
+                Start::Shell => self.ssh_shell(id),
+                Start::Exec { command } => self.ssh_exec(id, &command),
+            }
+        }
+        self.out.push(ServerMsg::Ack { id, seq });
+    }
+
+    /// An SSH authentication request: passwords are checked off the main task, keys here.
+    pub(super) fn auth(&mut self, id: SessionId, req: u64, username: String, method: AuthMethod) {
+        let Some(address) = self.address(id) else {
+            return;
+        };
+        let reject = |why: &str| ServerMsg::AuthResult {
+            id,
+            req,
+            accepted: false,
+            reason: Some(why.to_string()),
+        };
+        if let Some(wait) = self.login.throttled(&address) {
+            tracing::warn!(session = id, %address, "ssh login refused: too many failures from address");
+            self.out.push(reject(&format!(
+                "too many failed logins from this address; retry in {} s",
+                wait.as_secs().max(1)
+            )));
+            return;
+        }
+        match method {
+            AuthMethod::Password { password } => {
+                self.worker.start_auth(
+                    id,
+                    req,
+                    Job::Login {
+                        name: username,
+                        password,
+                    },
+                );
+            }
+            AuthMethod::PublicKey { key, verified } => {
+                let account = match self.store.has_key(&username, &key) {
+                    Ok(true) => self.store.find(&username).ok().flatten(),
+                    Ok(false) | Err(AccountError::NotFound(_)) => None,
+                    Err(e) => {
+                        tracing::error!(error = %e, "account key lookup failed");
+                        None
+                    }
+                };
+                match (account, verified) {
+                    (Some(_), false) => self.out.push(ServerMsg::AuthResult {
+                        id,
+                        req,
+                        accepted: true,
+                        reason: None,
+                    }),
+                    (Some(a), true) => {
+                        tracing::info!(session = id, account = %a.name, "ssh public key accepted");
+                        self.login.record_success(&address);
+                        self.remember_ssh_account(id, a.id, &a.name);
+                        self.out.push(ServerMsg::AuthResult {
+                            id,
+                            req,
+                            accepted: true,
+                            reason: None,
+                        });
+                    }
+                    (None, false) => self.out.push(reject("key not registered")),
+                    (None, true) => {
+                        self.login.record_failure(&address);
+                        self.out.push(reject("key not registered"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps the account an SSH client authenticated as, until its shell or command starts
+    /// (kept in server_data, so a reload in between does not lose it).
+    fn remember_ssh_account(&mut self, id: SessionId, account_id: i64, name: &str) {
+        let (mut w, ..) = self.world();
+        w.set_server_data(
+            id,
+            SSH_ACCOUNT,
+            serde_json::json!({ "id": account_id, "name": name }),
+        );
+    }
+
+    fn ssh_account(&self, id: SessionId) -> Option<(i64, String)> {
+        let v = self
+            .sessions
+            .get(id)?
+            .session
+            .data
+            .server_data
+            .get(SSH_ACCOUNT)?;
+        Some((v.get("id")?.as_i64()?, v.get("name")?.as_str()?.to_string()))
+    }
+
+    /// The shell started: log the authenticated account in, or show the connection screen.
+    fn ssh_shell(&mut self, id: SessionId) {
+        if self
+            .sessions
+            .get(id)
+            .is_some_and(|s| s.session.data.logged_in)
+        {
+            return;
+        }
+        let (mut w, ..) = self.world();
+        w.set_server_data(id, SSH_SHELL, serde_json::Value::Bool(true));
+        match self.ssh_account(id) {
+            Some((account_id, name)) => self.log_in(id, account_id, name),
+            None => {
+                let (mut w, login, _, _) = self.world();
+                login.show(&mut w, id);
+            }
+        }
+    }
+
+    /// One command: run it as the authenticated account, then answer its exit status.
+    fn ssh_exec(&mut self, id: SessionId, command: &str) {
+        let Some((account_id, name)) = self.ssh_account(id) else {
+            let (mut w, ..) = self.world();
+            w.msg(id, "Log in with a password or key to run commands.");
+            self.out.push(ServerMsg::ExitStatus { id, code: 1 });
+            return;
+        };
+        if let Some(s) = self.sessions.get_mut(id) {
+            // The account acts, but the session is not "logged in": it is not listed in `who`
+            // and does not arrive or leave.
+            s.session.data.account_id = Some(account_id);
+            s.session.data.account_name = Some(name);
+        }
+        let jobs_before = self.jobs.len();
+        let (mut w, _, app, _) = self.world();
+        let known = app.data_in(&mut w, id, &Message::text(command));
+        if self.jobs.len() > jobs_before {
+            self.jobs.truncate(jobs_before);
+            let (mut w, ..) = self.world();
+            w.msg(id, "That command is not available over exec.");
+            self.out.push(ServerMsg::ExitStatus { id, code: 1 });
+            return;
+        }
+        self.out.push(ServerMsg::ExitStatus {
+            id,
+            code: if known { 0 } else { 1 },
+        });
+    }
+
+    pub(super) fn auth_done(&mut self, id: SessionId, req: u64, outcome: Outcome) {
+        let Some(address) = self.address(id) else {
+            return;
+        };
+        let (accepted, reason) = match outcome {
+            Outcome::LoggedIn(a) => {
+                tracing::info!(session = id, account = %a.name, "ssh password accepted");
+                self.login.record_success(&address);
+                self.remember_ssh_account(id, a.id, &a.name);
+                (true, None)
+            }
+            Outcome::LoginFailed => {
+                tracing::info!(session = id, %address, "ssh login failed");
+                self.login.record_failure(&address);
+                (false, Some("wrong name or password".to_string()))
+            }
+            other => (false, Some(format!("{other:?}"))),
+        };
+        self.out.push(ServerMsg::AuthResult {
+            id,
+            req,
+            accepted,
+            reason,
+        });
+    }
+}
