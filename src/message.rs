@@ -73,6 +73,32 @@ impl Message {
     pub fn echo(&self) -> Option<bool> {
         self.kwargs.get("echo").and_then(Value::as_bool)
     }
+
+    /// What the message asks of a front end (its name, read once here).
+    pub fn kind(&self) -> Kind {
+        match self.name.as_str() {
+            "text" => Kind::Text,
+            "prompt" => Kind::Prompt,
+            _ => Kind::OutOfBand,
+        }
+    }
+
+    /// The string arguments: the lines of a `text`.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.args.iter().filter_map(Value::as_str)
+    }
+}
+
+/// What a message asks of a front end, so that no front end dispatches on names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Lines of text to show (`text`: each string argument is a line).
+    Text,
+    /// A prompt, shown without a line break (`prompt`).
+    Prompt,
+    /// Anything else: out-of-band data (GMCP, MSDP, the web page's own), passed on where the
+    /// client speaks it.
+    OutOfBand,
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::output::Output;
 use super::port::{CloseReason, FromCore, SessionPort, line_too_long};
 use crate::config::{Limits, SshConfig};
 use crate::lineedit::{EditEvent, LineEditor};
-use crate::message::Message;
+use crate::message::{Kind, Message};
 use crate::session::{Protocol, flag};
 use handler::{METHODS, SshEvent, SshHandler};
 use russh::keys::PrivateKey;
@@ -429,10 +429,9 @@ impl SshConn {
             {
                 self.editor.set_hidden(!echo);
             }
-            match m.name.as_str() {
-                "text" => {
-                    for arg in &m.args {
-                        let Some(s) = arg.as_str() else { continue };
+            match m.kind() {
+                Kind::Text => {
+                    for s in m.lines() {
                         let text = caps.render(s);
                         if self.pty {
                             let mut out = Vec::new();
@@ -444,7 +443,7 @@ impl SshConn {
                         }
                     }
                 }
-                "prompt" => {
+                Kind::Prompt => {
                     let text = caps.render(m.first_str().unwrap_or(""));
                     if self.pty {
                         let mut out = Vec::new();
@@ -454,7 +453,9 @@ impl SshConn {
                         self.push(text.into_bytes());
                     }
                 }
-                other => tracing::debug!(name = other, "message not supported over ssh; ignored"),
+                Kind::OutOfBand => {
+                    tracing::debug!(name = %m.name, "message not supported over ssh; ignored")
+                }
             }
         }
     }

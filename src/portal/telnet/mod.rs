@@ -17,7 +17,7 @@ use super::output::Output;
 use super::port::{CloseReason, FromCore, SessionPort, line_too_long};
 use super::slots::Slots;
 use crate::config::Limits;
-use crate::message::Message;
+use crate::message::{Kind, Message};
 use crate::oob;
 use crate::session::{Protocol, flag};
 use crate::telnet::{self, EngineLimits, TelnetEngine, TelnetEvent};
@@ -404,15 +404,13 @@ impl Conn {
             if let Some(echo) = m.echo() {
                 self.engine.set_echo_hidden(!echo, &mut self.out);
             }
-            match m.name.as_str() {
-                "text" => {
-                    for arg in &m.args {
-                        if let Some(s) = arg.as_str() {
-                            self.text_line(port, s);
-                        }
+            match m.kind() {
+                Kind::Text => {
+                    for s in m.lines() {
+                        self.text_line(port, s);
                     }
                 }
-                "prompt" => {
+                Kind::Prompt => {
                     if let Some(s) = m.first_str().filter(|s| !s.is_empty()) {
                         let caps = port.caps();
                         let bytes = caps.encode(&caps.render(s));
@@ -420,7 +418,7 @@ impl Conn {
                         self.engine.end_prompt(&mut self.out);
                     }
                 }
-                _ => self.oob_out(m),
+                Kind::OutOfBand => self.oob_out(m),
             }
         }
     }

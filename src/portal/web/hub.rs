@@ -11,7 +11,7 @@
 //! Tokens are 128 random bits and bound to the address that opened the session.
 
 use crate::markup;
-use crate::message::Message;
+use crate::message::{Kind, Message};
 use crate::portal::core::{CoreEvent, ServerStatus};
 use crate::portal::port::{CloseReason, FromCore, PortInput, PortReceiver, PortView, SessionPort};
 use crate::session::{Protocol, SessionId, flag};
@@ -376,7 +376,7 @@ impl WebSession {
         let caps = *self.view().caps();
         msgs.into_iter()
             .map(|mut m| {
-                if m.name == "text" || m.name == "prompt" {
+                if m.kind() != Kind::OutOfBand {
                     for arg in &mut m.args {
                         if let Value::String(s) = arg {
                             *s = caps.render(s);
