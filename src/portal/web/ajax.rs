@@ -12,7 +12,8 @@
 //! WebSocket covers a page that stopped polling.
 
 use super::http::{Request, Response};
-use super::hub::{Frame, Lookup};
+use super::hub::Lookup;
+use super::session::Frame;
 use super::{WebShared, resume};
 use crate::session::Protocol;
 use serde_json::{Value, json};
@@ -96,7 +97,7 @@ async fn input(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
     };
     let mut messages = Vec::with_capacity(items.len());
     for item in items {
-        match super::parse_message(item) {
+        match super::input::parse_message(item) {
             Ok(m) => messages.push(m),
             Err(why) => return Response::error(400, &format!("bad message: {why}")),
         }
@@ -121,7 +122,7 @@ async fn input(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
         skip -= 1;
         false
     });
-    super::data_in(&session, messages).await;
+    super::input::data_in(&session, messages).await;
     Response::empty(204)
 }
 

@@ -1,4 +1,5 @@
-//! Browser sessions, which outlive the connections that carry them.
+//! Every browser session, by token: the [`Hub`] opens them, finds them, and runs each one's
+//! *pump*.
 //!
 //! A browser session is a portal session like any other, but its transport comes and goes:
 //! a WebSocket that drops when the network changes, a page reload, or one long-poll request
@@ -10,384 +11,24 @@
 //!
 //! Tokens are 128 random bits and bound to the address that opened the session.
 
+use super::session::{PageControl, WebSession};
 use crate::markup;
-use crate::message::{Kind, Message};
-use crate::portal::core::{CoreEvent, ServerStatus};
-use crate::portal::port::{CloseReason, FromCore, PortInput, PortReceiver, PortView, SessionPort};
-use crate::session::{Protocol, SessionId, flag};
+use crate::portal::core::CoreEvent;
+use crate::portal::port::{CloseReason, FromCore, PortReceiver, SessionPort};
+use crate::session::{Protocol, flag};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use std::time::Duration;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// How long a closed session's last messages (the reason it closed) wait for a transport:
 /// a long-polling page comes back within moments. Shorter than the portal's shutdown grace,
 /// so a goodbye can still be fetched while the portal stops.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-
-/// One message for the browser, with its JSON form made once.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    /// The message, text already rendered (markup to ANSI).
-    pub msg: Message,
-    /// `[name, [args], {kwargs}]`.
-    pub json: String,
-    /// Its number in the session's output (from 1; 0 until queued).
-    pub seq: u64,
-}
-
-impl Frame {
-    /// Encodes a message.
-    pub fn new(msg: Message) -> Self {
-        let json = serde_json::to_string(&msg).unwrap_or_else(|_| "[\"text\",[\"\"],{}]".into());
-        Frame { msg, json, seq: 0 }
-    }
-}
-
-/// What a transport finds when it looks at its session.
-#[derive(Debug, Default)]
-pub struct Taken {
-    /// Messages to deliver, oldest first.
-    pub frames: Vec<Frame>,
-    /// A newer transport attached; this one should end.
-    pub superseded: bool,
-    /// The session ended (why), and `frames` are its last messages.
-    pub closed: Option<String>,
-}
-
-#[derive(Debug)]
-struct State {
-    outbox: VecDeque<Frame>,
-    bytes: usize,
-    /// Generation of the attached transport; 0 when none is.
-    current: u64,
-    next_gen: u64,
-    /// When the last transport went away.
-    detached_since: Option<Instant>,
-    /// The last long-poll answer, kept until the next poll acknowledges it.
-    last_batch: Option<(u64, Vec<Frame>)>,
-    /// Messages written to a WebSocket that the page has not acknowledged yet (oldest
-    /// first), to send again if the connection was lost with them; bounded like the outbox.
-    ws_unacked: VecDeque<(u64, String)>,
-    ws_unacked_bytes: usize,
-    /// Set by the page's first `ack`: a client that never acknowledges has nothing kept.
-    ws_acks: bool,
-    /// Number of the last message queued.
-    pushed: u64,
-    /// Input messages (all but `hello` and `ack`) taken from the page so far.
-    input_seen: u64,
-    /// Number of the next long-poll answer.
-    next_batch: u64,
-    /// Set when the session ends, with the reason.
-    closed: Option<CloseReason>,
-}
-
-impl State {
-    /// Nothing queued, nothing attached (the grace period running since `detached_since`).
-    fn new(detached_since: Option<Instant>) -> Self {
-        State {
-            outbox: VecDeque::new(),
-            bytes: 0,
-            current: 0,
-            next_gen: 0,
-            detached_since,
-            last_batch: None,
-            ws_unacked: VecDeque::new(),
-            ws_unacked_bytes: 0,
-            ws_acks: false,
-            pushed: 0,
-            input_seen: 0,
-            next_batch: 1,
-            closed: None,
-        }
-    }
-
-    /// Forgets kept WebSocket output the page has (numbers up to `seen`).
-    fn drop_acked(&mut self, seen: u64) {
-        while self.ws_unacked.front().is_some_and(|(seq, _)| *seq <= seen) {
-            if let Some((_, json)) = self.ws_unacked.pop_front() {
-                self.ws_unacked_bytes -= json.len();
-            }
-        }
-    }
-}
-
-/// One browser session.
-#[derive(Debug)]
-pub struct WebSession {
-    /// Portal session id.
-    pub id: SessionId,
-    /// The token that finds it.
-    pub token: String,
-    /// The address that opened it (and the only one that may resume it).
-    pub address: IpAddr,
-    /// The transport that opened it: WebSocket or long-poll.
-    pub protocol: Protocol,
-    /// Where the page's input goes.
-    pub input: PortInput,
-    state: Mutex<State>,
-    /// Bumped on every change a transport might wait for.
-    changed: watch::Sender<u64>,
-    /// protocol_flags and caps as this front end knows them, for rendering.
-    view: Mutex<PortView>,
-    /// Bound on `outbox` bytes.
-    limit: usize,
-}
-
-/// A transport's hold on a session; dropping it detaches (however the transport ended).
-#[derive(Debug)]
-pub struct Attachment {
-    session: Arc<WebSession>,
-    /// Its generation.
-    pub generation: u64,
-    /// Wakes when the session changes.
-    pub changes: watch::Receiver<u64>,
-}
-
-impl Drop for Attachment {
-    fn drop(&mut self) {
-        self.session.detach(self.generation);
-    }
-}
-
-impl WebSession {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn bump(&self) {
-        self.changed.send_modify(|v| *v = v.wrapping_add(1));
-    }
-
-    /// Attaches a transport; any other attached transport is superseded.
-    pub fn attach(self: &Arc<Self>) -> Attachment {
-        let changes = self.changed.subscribe();
-        let generation = {
-            let mut s = self.lock();
-            s.next_gen += 1;
-            s.current = s.next_gen;
-            s.detached_since = None;
-            s.current
-        };
-        self.bump();
-        Attachment {
-            session: self.clone(),
-            generation,
-            changes,
-        }
-    }
-
-    /// Detaches a transport (if it is still the attached one); the grace period starts.
-    fn detach(&self, generation: u64) {
-        {
-            let mut s = self.lock();
-            if s.current != generation {
-                return;
-            }
-            s.current = 0;
-            s.detached_since = Some(Instant::now());
-        }
-        self.bump();
-    }
-
-    /// Takes what there is to deliver for the transport of this generation.
-    pub fn take(&self, generation: u64) -> Taken {
-        let mut s = self.lock();
-        if s.current != generation {
-            return Taken {
-                superseded: true,
-                ..Taken::default()
-            };
-        }
-        s.bytes = 0;
-        Taken {
-            frames: s.outbox.drain(..).collect(),
-            superseded: false,
-            closed: s.closed.as_ref().map(ToString::to_string),
-        }
-    }
-
-    /// Takes what a long-poll answers, as a numbered batch. The previous batch is kept until
-    /// a poll acknowledges it (`ack`, its number); a poll that does not (the answer was lost
-    /// with a dropped connection) gets it again, first. Without an ack header nothing is kept.
-    pub fn take_batch(&self, generation: u64, ack: Option<u64>) -> (Taken, Option<u64>) {
-        let resend = {
-            let mut s = self.lock();
-            if s.current != generation {
-                Vec::new()
-            } else {
-                match s.last_batch.take() {
-                    Some((id, frames)) if ack.is_some_and(|a| a != id) => {
-                        tracing::info!(batch = id, "long-poll answer not acknowledged; sent again");
-                        frames
-                    }
-                    _ => Vec::new(),
-                }
-            }
-        };
-        let mut taken = self.take(generation);
-        if taken.superseded {
-            return (taken, None);
-        }
-        if !resend.is_empty() {
-            let new = std::mem::replace(&mut taken.frames, resend);
-            taken.frames.extend(new);
-        }
-        if taken.frames.is_empty() || ack.is_none() {
-            return (taken, None);
-        }
-        let mut s = self.lock();
-        let id = s.next_batch;
-        s.next_batch += 1;
-        s.last_batch = Some((id, taken.frames.clone()));
-        (taken, Some(id))
-    }
-
-    /// Keeps messages about to be written to a WebSocket until the page acknowledges them
-    /// (the oldest go first past the outbox's bound).
-    pub fn ws_sending(&self, frames: &[Frame]) {
-        let mut s = self.lock();
-        if !s.ws_acks {
-            return;
-        }
-        for f in frames {
-            s.ws_unacked_bytes += f.json.len();
-            s.ws_unacked.push_back((f.seq, f.json.clone()));
-        }
-        while s.ws_unacked_bytes > self.limit {
-            match s.ws_unacked.pop_front() {
-                Some((_, json)) => s.ws_unacked_bytes -= json.len(),
-                None => break,
-            }
-        }
-    }
-
-    /// The page has every message up to number `seen`.
-    pub fn ws_ack(&self, seen: u64) {
-        let mut s = self.lock();
-        s.ws_acks = true;
-        s.drop_acked(seen);
-    }
-
-    /// What a page that resumes having `seen` messages must get again (oldest first), and
-    /// whether some of what it missed is no longer kept.
-    pub fn ws_replay(&self, seen: u64) -> (Vec<String>, bool) {
-        let mut s = self.lock();
-        s.drop_acked(seen);
-        let next = match (s.ws_unacked.front(), s.outbox.front()) {
-            (Some((seq, _)), _) => *seq,
-            (None, Some(f)) => f.seq,
-            (None, None) => s.pushed + 1,
-        };
-        let frames = s.ws_unacked.iter().map(|(_, json)| json.clone()).collect();
-        (frames, seen.saturating_add(1) < next)
-    }
-
-    /// Counts input messages from the page: of `n` numbered from `first`, how many are new
-    /// (a resent long-poll request carries some the portal already took).
-    pub fn input_arrived(&self, first: Option<u64>, n: u64) -> u64 {
-        let mut s = self.lock();
-        match first {
-            Some(first) if n > 0 => {
-                let skip = s.input_seen.saturating_add(1).saturating_sub(first).min(n);
-                s.input_seen = s.input_seen.max(first.saturating_add(n - 1));
-                skip
-            }
-            _ => {
-                s.input_seen = s.input_seen.saturating_add(n);
-                0
-            }
-        }
-    }
-
-    /// Input messages taken from the page so far.
-    pub fn input_seen(&self) -> u64 {
-        self.lock().input_seen
-    }
-
-    /// Queues messages; false (and the session closed) if the outbox would pass its bound.
-    pub fn push(&self, frames: impl IntoIterator<Item = Frame>) -> bool {
-        let ok = {
-            let mut s = self.lock();
-            if s.closed.is_some() {
-                return false;
-            }
-            for mut f in frames {
-                s.pushed += 1;
-                f.seq = s.pushed;
-                s.bytes += f.json.len();
-                s.outbox.push_back(f);
-            }
-            if s.bytes > self.limit {
-                s.outbox.clear();
-                s.bytes = 0;
-                s.closed = Some(CloseReason::OutputOverflow);
-                false
-            } else {
-                true
-            }
-        };
-        self.bump();
-        ok
-    }
-
-    /// Queues one message.
-    pub fn push_msg(&self, msg: Message) -> bool {
-        self.push([Frame::new(msg)])
-    }
-
-    /// Ends the session from the browser's side (the page said it is leaving).
-    pub fn end(&self, reason: &str) {
-        self.close(CloseReason::BrowserClosed(reason.to_string()));
-    }
-
-    /// Ends the session; transports deliver what is queued, then close.
-    fn close(&self, reason: CloseReason) {
-        {
-            let mut s = self.lock();
-            if s.closed.is_none() {
-                s.closed = Some(reason);
-            }
-        }
-        self.bump();
-    }
-
-    /// Why the session ended, if it did.
-    pub fn closed(&self) -> Option<CloseReason> {
-        self.lock().closed.clone()
-    }
-
-    fn view(&self) -> MutexGuard<'_, PortView> {
-        self.view.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Merges flags this front end learnt (the page's `hello`) or the server set.
-    pub fn merge_flags(&self, update: &Map<String, Value>) {
-        self.view().merge(update);
-    }
-
-    /// Renders server output for the browser for the session's caps (markup becomes ANSI,
-    /// or plain text for a screen reader); out-of-band messages pass as they are.
-    fn render(&self, msgs: Vec<Message>) -> Vec<Frame> {
-        let caps = *self.view().caps();
-        msgs.into_iter()
-            .map(|mut m| {
-                if m.kind() != Kind::OutOfBand {
-                    for arg in &mut m.args {
-                        if let Value::String(s) = arg {
-                            *s = caps.render(s);
-                        }
-                    }
-                }
-                Frame::new(m)
-            })
-            .collect()
-    }
-}
 
 /// Why a session could not be found for a token.
 #[derive(Debug, PartialEq, Eq)]
@@ -442,7 +83,7 @@ impl Hub {
             return Err(Lookup::WrongAddress { owner: s.address });
         }
         // A closed session is found only while its last messages wait to be fetched.
-        if s.closed().is_some() && s.lock().outbox.is_empty() {
+        if s.closed().is_some() && s.outbox_is_empty() {
             return Err(Lookup::Unknown);
         }
         Ok(s)
@@ -472,17 +113,14 @@ impl Hub {
         told.insert(flag::CLIENTNAME.into(), Value::from("web browser"));
         let _ = port.set_flags(told).await;
         let (input, view, rx) = port.into_parts();
-        let session = Arc::new(WebSession {
-            id: input.id(),
-            token: token.clone(),
+        let session = Arc::new(WebSession::new(
+            token.clone(),
             address,
             protocol,
             input,
-            state: Mutex::new(State::new(Some(Instant::now()))),
-            changed: watch::Sender::new(0),
-            view: Mutex::new(view),
-            limit: self.outbox_limit,
-        });
+            view,
+            self.outbox_limit,
+        ));
         self.map().insert(token, session.clone());
         tokio::spawn(pump(self.clone(), session.clone(), rx).instrument(span));
         Ok(session)
@@ -512,14 +150,13 @@ impl Hub {
 /// Renders what the core sends into the session's outbox, and closes the session when the
 /// core says so, when its outbox overflows, or when no transport came back in time.
 async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: PortReceiver) {
-    let mut changes = session.changed.subscribe();
+    let mut changes = session.subscribe();
     let mut expired = false;
     let reason = loop {
         // With nothing attached, the session ends when the grace period runs out; an attach
         // or detach wakes this loop (through `changes`) to move the deadline.
         let expires = session
-            .lock()
-            .detached_since
+            .detached_since()
             .map(|t| tokio::time::Instant::from_std(t + hub.grace));
         let expiry = async {
             match expires {
@@ -538,7 +175,7 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: PortReceiver) {
                 FromCore::DataOut(msgs) => {
                     let frames = session.render(msgs);
                     if !session.push(frames) {
-                        tracing::warn!(limit = session.limit, "output buffer overflow; closing");
+                        tracing::warn!(limit = session.limit(), "output buffer overflow; closing");
                         break session.closed().unwrap_or(CloseReason::OutputOverflow);
                     }
                 }
@@ -559,8 +196,9 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: PortReceiver) {
             },
             _ = expiry => {
                 let gone = {
-                    let s = session.lock();
-                    s.detached_since.is_some_and(|t| t.elapsed() >= hub.grace)
+                    session
+                        .detached_since()
+                        .is_some_and(|t| t.elapsed() >= hub.grace)
                 };
                 if gone {
                     let reason = CloseReason::BrowserGone(hub.grace.as_secs());
@@ -577,7 +215,7 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: PortReceiver) {
     // a session that ran out its grace period.
     if !expired {
         let deadline = tokio::time::Instant::now() + CLOSE_LINGER;
-        while !session.lock().outbox.is_empty() {
+        while !session.outbox_is_empty() {
             tokio::select! {
                 r = changes.changed() => if r.is_err() { break },
                 _ = tokio::time::sleep_until(deadline) => break,
@@ -586,37 +224,6 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: PortReceiver) {
     }
     session.input.closed(reason).await;
     hub.remove(&session.token);
-}
-
-/// Messages of the web front end's own to the page, kept apart from the game's: they travel
-/// in the same `[name, [args], {kwargs}]` shape, under names the page reserves.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PageControl {
-    /// The session's token and state, first on every WebSocket (`session`).
-    Session(Map<String, Value>),
-    /// How the server is (`server_status`).
-    ServerStatus(ServerStatus),
-    /// Something the page sent was refused (`error`).
-    Error(String),
-    /// The session ends, and why (`disconnect`).
-    Disconnect(String),
-}
-
-impl PageControl {
-    /// The message the page reads.
-    pub fn message(self) -> Message {
-        let (name, arg, kwargs) = match self {
-            PageControl::Session(kwargs) => ("session", None, kwargs),
-            PageControl::ServerStatus(s) => ("server_status", Some(s.as_str().into()), Map::new()),
-            PageControl::Error(why) => ("error", Some(why), Map::new()),
-            PageControl::Disconnect(why) => ("disconnect", Some(why), Map::new()),
-        };
-        Message {
-            name: name.into(),
-            args: arg.map(Value::String).into_iter().collect(),
-            kwargs,
-        }
-    }
 }
 
 /// URL-safe base64 without padding (RFC 4648 §5).
@@ -640,7 +247,7 @@ fn base64url(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -658,169 +265,5 @@ pub(super) mod tests {
             assert_eq!(base64url(input), want);
         }
         assert_eq!(base64url(&[0u8; 16]).len(), 22);
-    }
-
-    /// A session with no hub or core, for unit tests.
-    pub(in crate::portal::web) fn session(limit: usize) -> Arc<WebSession> {
-        session_to(limit, PortInput::for_test(1, mpsc::channel(1).0, 1024))
-    }
-
-    /// A session whose input goes to `input`.
-    pub(in crate::portal::web) fn session_to(limit: usize, input: PortInput) -> Arc<WebSession> {
-        Arc::new(WebSession {
-            id: 1,
-            token: "t".into(),
-            address: IpAddr::from([127, 0, 0, 1]),
-            protocol: Protocol::WebSocket,
-            input,
-            state: Mutex::new(State::new(None)),
-            changed: watch::Sender::new(0),
-            view: Mutex::new(PortView::default()),
-            limit,
-        })
-    }
-
-    #[test]
-    fn the_newest_transport_wins_and_gets_what_was_queued() {
-        let s = session(1 << 20);
-        let a = s.attach();
-        assert!(s.push_msg(Message::text("one")));
-        let b = s.attach();
-        assert!(s.take(a.generation).superseded);
-        let t = s.take(b.generation);
-        assert!(!t.superseded);
-        assert_eq!(t.frames.len(), 1);
-        assert_eq!(t.frames[0].json, r#"["text",["one"],{}]"#);
-        // Detaching an old generation does not detach the new one.
-        drop(a);
-        assert_eq!(s.lock().current, b.generation);
-        assert!(s.lock().detached_since.is_none());
-        drop(b);
-        assert!(s.lock().detached_since.is_some());
-    }
-
-    #[test]
-    fn a_long_poll_answer_is_sent_again_until_acknowledged() {
-        let s = session(1 << 20);
-        let a = s.attach();
-        s.push_msg(Message::text("one"));
-        let (t, batch) = s.take_batch(a.generation, Some(0));
-        assert_eq!(t.frames.len(), 1);
-        let first = batch.unwrap();
-        drop(a);
-        // The answer was lost: the next poll still acknowledges the batch before it.
-        s.push_msg(Message::text("two"));
-        let b = s.attach();
-        let (t, batch) = s.take_batch(b.generation, Some(0));
-        let texts: Vec<_> = t
-            .frames
-            .iter()
-            .map(|f| f.msg.first_str().unwrap())
-            .collect();
-        assert_eq!(texts, ["one", "two"]);
-        let second = batch.unwrap();
-        assert_ne!(first, second);
-        drop(b);
-        // Acknowledged: not sent again.
-        let c = s.attach();
-        s.push_msg(Message::text("three"));
-        let (t, _) = s.take_batch(c.generation, Some(second));
-        let texts: Vec<_> = t
-            .frames
-            .iter()
-            .map(|f| f.msg.first_str().unwrap())
-            .collect();
-        assert_eq!(texts, ["three"]);
-        // Without an ack header, nothing is kept for later.
-        s.push_msg(Message::text("four"));
-        let (t, batch) = s.take_batch(c.generation, None);
-        assert_eq!(t.frames.len(), 1);
-        assert_eq!(batch, None);
-        assert!(s.lock().last_batch.is_none());
-    }
-
-    #[test]
-    fn websocket_output_is_kept_until_acknowledged_and_replayed_after_a_drop() {
-        let s = session(1 << 20);
-        let a = s.attach();
-        // Nothing is kept for a client that never acknowledges.
-        s.push_msg(Message::text("zero"));
-        let t = s.take(a.generation);
-        s.ws_sending(&t.frames);
-        assert!(s.lock().ws_unacked.is_empty());
-        s.ws_ack(1);
-        for t in ["one", "two", "three"] {
-            s.push_msg(Message::text(t));
-        }
-        let t = s.take(a.generation);
-        assert_eq!(
-            t.frames.iter().map(|f| f.seq).collect::<Vec<_>>(),
-            [2, 3, 4]
-        );
-        s.ws_sending(&t.frames);
-        s.ws_ack(2);
-        drop(a);
-        // The connection died with "two" and "three" unread; the page saw "zero" and "one".
-        s.push_msg(Message::text("four"));
-        let (again, gap) = s.ws_replay(2);
-        assert_eq!(
-            again,
-            [r#"["text",["two"],{}]"#, r#"["text",["three"],{}]"#]
-        );
-        assert!(!gap);
-        // "four" is still in the outbox, after them.
-        let b = s.attach();
-        assert_eq!(s.take(b.generation).frames[0].seq, 5);
-        // A page that saw nothing, after the kept messages were acknowledged: a gap.
-        s.ws_ack(4);
-        let (again, gap) = s.ws_replay(0);
-        assert!(again.is_empty());
-        assert!(gap);
-    }
-
-    #[test]
-    fn resent_input_is_counted_once() {
-        let s = session(1 << 20);
-        assert_eq!(s.input_arrived(None, 2), 0);
-        assert_eq!(s.input_seen(), 2);
-        // A long-poll POST of messages 3..=5, then the same POST again, then 5..=6.
-        assert_eq!(s.input_arrived(Some(3), 3), 0);
-        assert_eq!(s.input_arrived(Some(3), 3), 3);
-        assert_eq!(s.input_arrived(Some(5), 2), 1);
-        assert_eq!(s.input_seen(), 6);
-        assert_eq!(s.input_arrived(Some(7), 0), 0);
-        // Numbers from a hostile page cannot overflow anything.
-        assert_eq!(s.input_arrived(Some(u64::MAX), 5), 0);
-        assert_eq!(s.input_seen(), u64::MAX);
-        assert_eq!(s.input_arrived(None, 5), 0);
-        assert!(!s.ws_replay(u64::MAX).1);
-    }
-
-    #[test]
-    fn an_outbox_past_its_bound_closes_the_session() {
-        let s = session(100);
-        assert!(s.push_msg(Message::text("x".repeat(40))));
-        assert!(!s.push_msg(Message::text("y".repeat(80))));
-        assert_eq!(s.closed(), Some(CloseReason::OutputOverflow));
-        let attached = s.attach();
-        let t = s.take(attached.generation);
-        assert!(!t.superseded);
-        assert!(t.frames.is_empty(), "an overflowed outbox is dropped");
-        assert!(t.closed.unwrap().contains("overflow"));
-    }
-
-    #[test]
-    fn text_is_rendered_for_the_sessions_colour_level() {
-        let s = session(1 << 20);
-        let mut flags = Map::new();
-        flags.insert("ANSI".into(), Value::Bool(true));
-        s.merge_flags(&flags);
-        let f = s.render(vec![Message::text("|rred|n"), Message::new("Char.Vitals")]);
-        assert_eq!(f[0].msg.first_str(), Some("\x1b[22;31mred\x1b[0m"));
-        assert_eq!(f[1].json, r#"["Char.Vitals",[],{}]"#);
-        flags.insert("SCREENREADER".into(), Value::Bool(true));
-        s.merge_flags(&flags);
-        let f = s.render(vec![Message::text("|rred|n")]);
-        assert_eq!(f[0].msg.first_str(), Some("red"));
     }
 }

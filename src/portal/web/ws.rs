@@ -13,7 +13,8 @@
 
 use super::WebShared;
 use super::http::{Request, Response};
-use super::hub::{Frame, Lookup, WebSession};
+use super::hub::Lookup;
+use super::session::{Frame, WebSession};
 use crate::message::Message;
 use crate::session::Protocol;
 use futures_util::{SinkExt, StreamExt};
@@ -302,7 +303,7 @@ async fn run<S>(
                     let messages = match mode {
                         Mode::Json => match serde_json::from_str::<Value>(text.as_str())
                             .map_err(|_| "not JSON")
-                            .and_then(super::parse_message)
+                            .and_then(super::input::parse_message)
                         {
                             Ok(m) if m.name == "ack" => {
                                 if let Some(n) = m.args.first().and_then(Value::as_u64) {
@@ -318,13 +319,13 @@ async fn run<S>(
                             }
                             Err(why) => {
                                 session.input_arrived(None, 1);
-                                super::refuse(&session, why);
+                                super::input::refuse(&session, why);
                                 continue;
                             }
                         },
                         Mode::Terminal => vec![Message::text(text.as_str())],
                     };
-                    super::data_in(&session, messages).await;
+                    super::input::data_in(&session, messages).await;
                 }
                 Some(Ok(WsMessage::Binary(_))) => {
                     tracing::info!("binary websocket frame; closing");
