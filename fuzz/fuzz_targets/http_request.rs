@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::portal::web::http::{HttpError, read_request};
+use portcullis::portal::front::web::http::{HttpError, read_request};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -61,7 +61,7 @@ fuzz_target!(|input: &[u8]| {
             Ok(req) => {
                 assert!(req.body.len() <= max_body);
                 if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&req.body) {
-                    let _ = portcullis::portal::web::parse_message(value);
+                    let _ = portcullis::portal::front::web::input::parse_message(value);
                 }
             }
             Err(HttpError::Refused { status, .. }) => {

@@ -7,16 +7,15 @@
 pub mod control;
 pub mod core;
 pub mod flags;
+pub mod front;
 pub mod info;
 pub mod link;
 pub mod output;
 pub mod port;
 pub mod slots;
-pub mod ssh;
 pub mod supervisor;
-pub mod telnet;
-pub mod tls;
-pub mod web;
+
+use front::{ssh, telnet, tls, web};
 
 use crate::config::Loaded;
 use crate::control::ListenerInfo;

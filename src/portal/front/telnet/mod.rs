@@ -11,11 +11,11 @@
 
 mod mccp;
 
-use super::flags::{client_flags, environ_flags, mtts_flags, term_flags};
-use super::info::PortalInfo;
-use super::output::Output;
-use super::port::{CloseReason, FromCore, SessionPort, line_too_long};
-use super::slots::Slots;
+use crate::portal::flags::{client_flags, environ_flags, mtts_flags, term_flags};
+use crate::portal::info::PortalInfo;
+use crate::portal::output::Output;
+use crate::portal::port::{CloseReason, FromCore, SessionPort, line_too_long};
+use crate::portal::slots::Slots;
 use crate::config::Limits;
 use crate::message::{Kind, Message};
 use crate::oob;
@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::core::CoreEvent;
+use crate::portal::core::CoreEvent;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 4096;
@@ -73,7 +73,7 @@ pub async fn accept_loop(
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let protocol = Protocol::Telnet;
-    super::accept_each(listener, stop, |stream, peer| {
+    crate::portal::accept_each(listener, stop, |stream, peer| {
         let core = core.clone();
         let shared = shared.clone();
         let span = tracing::info_span!("conn", protocol = protocol.key(), %peer, session = tracing::field::Empty);

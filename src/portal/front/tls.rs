@@ -8,8 +8,8 @@
 //! lives in a [`ReloadableTls`]: `portcullis reload` and SIGHUP swap it for new handshakes
 //! while every open session carries on.
 
-use super::core::CoreEvent;
-use super::slots::{Full, Slots};
+use crate::portal::core::CoreEvent;
+use crate::portal::slots::{Full, Slots};
 use super::telnet::{TelnetShared, run_session};
 use crate::certs::ReloadableTls;
 use crate::session::Protocol;
@@ -33,7 +33,7 @@ pub async fn accept_loop(
         shared.limits.max_connections,
         shared.limits.max_connections_per_address,
     );
-    super::accept_each(listener, stop, |stream, peer| {
+    crate::portal::accept_each(listener, stop, |stream, peer| {
         let slot = match handshakes.take(peer.ip()) {
             Ok(slot) => slot,
             Err(Full::Total) => {

@@ -455,7 +455,7 @@ pub(super) mod tests {
     use super::*;
 
     /// A session with no hub or core, for unit tests.
-    pub(in crate::portal::web) fn session(limit: usize) -> Arc<WebSession> {
+    pub(in crate::portal::front::web) fn session(limit: usize) -> Arc<WebSession> {
         session_to(
             limit,
             PortInput::for_test(1, tokio::sync::mpsc::channel(1).0, 1024),
@@ -463,7 +463,7 @@ pub(super) mod tests {
     }
 
     /// A session whose input goes to `input`.
-    pub(in crate::portal::web) fn session_to(limit: usize, input: PortInput) -> Arc<WebSession> {
+    pub(in crate::portal::front::web) fn session_to(limit: usize, input: PortInput) -> Arc<WebSession> {
         Arc::new(WebSession {
             id: 1,
             token: "t".into(),

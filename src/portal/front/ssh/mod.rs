@@ -13,10 +13,10 @@
 
 mod handler;
 
-use super::core::CoreEvent;
-use super::flags::term_flags;
-use super::output::Output;
-use super::port::{CloseReason, FromCore, SessionPort, line_too_long};
+use crate::portal::core::CoreEvent;
+use crate::portal::flags::term_flags;
+use crate::portal::output::Output;
+use crate::portal::port::{CloseReason, FromCore, SessionPort, line_too_long};
 use crate::config::{Limits, SshConfig};
 use crate::lineedit::{EditEvent, LineEditor};
 use crate::message::{Kind, Message};
@@ -108,7 +108,7 @@ pub async fn accept_loop(
     shared: SshShared,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    super::accept_each(listener, stop, |stream, peer| {
+    crate::portal::accept_each(listener, stop, |stream, peer| {
         let core = core.clone();
         let shared = shared.clone();
         let span = tracing::info_span!("conn", protocol = Protocol::Ssh.key(), %peer, session = tracing::field::Empty);

@@ -22,8 +22,8 @@ pub mod input;
 pub mod session;
 mod ws;
 
-use super::core::CoreEvent;
-use super::slots::{Full, Slots};
+use crate::portal::core::CoreEvent;
+use crate::portal::slots::{Full, Slots};
 use crate::certs::ReloadableTls;
 use crate::config::{Limits, WebConfig};
 use http::{HttpError, Request, Response};
@@ -154,13 +154,13 @@ pub async fn accept_loop(
     let mut stop = stop;
     tokio::spawn(async move {
         let _ = stop.wait_for(|s| *s).await;
-        let deadline = tokio::time::Instant::now() + super::core::SHUTDOWN_GRACE;
+        let deadline = tokio::time::Instant::now() + crate::portal::core::SHUTDOWN_GRACE;
         while !hub.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = stop_accepting.send(true);
     });
-    super::accept_each(listener, stopped, |stream, peer| {
+    crate::portal::accept_each(listener, stopped, |stream, peer| {
         // Behind a reverse proxy every connection comes from the proxy: only the total bounds
         // those (the sessions are still counted per client address).
         let taken = if shared.config.trusted_proxies.contains(&peer.ip()) {

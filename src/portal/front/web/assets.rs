@@ -15,7 +15,7 @@ pub struct Asset {
 
 const INDEX: Asset = Asset {
     content_type: "text/html; charset=utf-8",
-    body: include_str!("../../../webclient/index.html"),
+    body: include_str!("../../../../webclient/index.html"),
     page: true,
 };
 
@@ -24,7 +24,7 @@ const ASSETS: [(&str, Asset); 3] = [
         "/client.js",
         Asset {
             content_type: "text/javascript; charset=utf-8",
-            body: include_str!("../../../webclient/client.js"),
+            body: include_str!("../../../../webclient/client.js"),
             page: false,
         },
     ),
@@ -32,7 +32,7 @@ const ASSETS: [(&str, Asset); 3] = [
         "/ansi.js",
         Asset {
             content_type: "text/javascript; charset=utf-8",
-            body: include_str!("../../../webclient/ansi.js"),
+            body: include_str!("../../../../webclient/ansi.js"),
             page: false,
         },
     ),
@@ -40,7 +40,7 @@ const ASSETS: [(&str, Asset); 3] = [
         "/style.css",
         Asset {
             content_type: "text/css; charset=utf-8",
-            body: include_str!("../../../webclient/style.css"),
+            body: include_str!("../../../../webclient/style.css"),
             page: false,
         },
     ),
