@@ -9,10 +9,10 @@
 //! Everything runs on 127.0.0.1 and stops by itself. Numbers are printed, not asserted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use portcullis::link::{self, PortalMsg};
-use portcullis::markup::{self, ColourLevel};
-use portcullis::message::Message;
-use portcullis::telnet::{EngineLimits, TelnetEngine};
+use portcullis::codec::markup::{self, ColourLevel};
+use portcullis::codec::telnet::{EngineLimits, TelnetEngine};
+use portcullis::shared::link::{self, PortalMsg};
+use portcullis::shared::message::Message;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

@@ -5,10 +5,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use portcullis::accounts::AccountStore;
-use portcullis::config::{self, Loaded};
-use portcullis::control::{self, ControlRequest, ControlResponse, StatusReport};
-use portcullis::session::short_duration;
+use portcullis::ops::accounts::AccountStore;
+use portcullis::shared::config::{self, Loaded};
+use portcullis::shared::control::{self, ControlRequest, ControlResponse, StatusReport};
+use portcullis::shared::session::short_duration;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,7 +75,7 @@ enum CertsCommand {
         #[arg(long = "host")]
         hosts: Vec<String>,
         /// Days it is valid.
-        #[arg(long, default_value_t = portcullis::certs::DEFAULT_DAYS)]
+        #[arg(long, default_value_t = portcullis::ops::certs::DEFAULT_DAYS)]
         days: u32,
         /// Replace an existing certificate and key.
         #[arg(long)]
@@ -297,7 +297,7 @@ fn accounts(loaded: &Loaded, cmd: AccountsCommand) -> Result<()> {
     let store = AccountStore::open(&loaded.database_path())?;
     match cmd {
         AccountsCommand::Create { name } => {
-            portcullis::accounts::validate_name(&name)?;
+            portcullis::ops::accounts::validate_name(&name)?;
             if store.find(&name)?.is_some() {
                 bail!("name already taken: {name}");
             }
@@ -349,7 +349,7 @@ fn accounts(loaded: &Loaded, cmd: AccountsCommand) -> Result<()> {
             } else {
                 std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?
             };
-            let key = portcullis::keys::parse_public_key_line(text.trim())?;
+            let key = portcullis::ops::keys::parse_public_key_line(text.trim())?;
             store.add_key(&name, &key.fingerprint, &key.openssh, &key.comment)?;
             println!("added {} key {} to {name}", key.algorithm, key.fingerprint);
         }
@@ -378,7 +378,7 @@ fn accounts(loaded: &Loaded, cmd: AccountsCommand) -> Result<()> {
     Ok(())
 }
 
-fn print_cert(info: &portcullis::certs::CertInfo) {
+fn print_cert(info: &portcullis::ops::certs::CertInfo) {
     println!("certificate: {}", info.path.display());
     println!("subject:     {}", info.subject);
     println!("names:       {}", info.names.join(", "));
@@ -401,7 +401,7 @@ fn print_cert(info: &portcullis::certs::CertInfo) {
 }
 
 fn certs(loaded: &Loaded, cmd: CertsCommand) -> Result<()> {
-    use portcullis::certs::{self, CertPaths};
+    use portcullis::ops::certs::{self, CertPaths};
     let tls = &loaded.config.tls;
     let paths = CertPaths::new(&tls.cert, &tls.key);
     match cmd {
@@ -445,14 +445,14 @@ fn running_ssh_port(loaded: &Loaded) -> Option<u16> {
         ControlResponse::Status(r) => r
             .listeners
             .iter()
-            .find(|l| l.protocol == portcullis::session::listener::SSH)
+            .find(|l| l.protocol == portcullis::shared::session::listener::SSH)
             .and_then(|l| l.addr.rsplit(':').next()?.parse().ok()),
         _ => None,
     }
 }
 
 fn keys(loaded: &Loaded, cmd: KeysCommand) -> Result<()> {
-    use portcullis::keys::{HostKeys, KeyType};
+    use portcullis::ops::keys::{HostKeys, KeyType};
     let ssh = &loaded.config.ssh;
     let store = HostKeys::new(&ssh.keys_dir);
     match cmd {

@@ -19,8 +19,8 @@
 
 mod common;
 use common::*;
-use portcullis::caps::{ClientCaps, Encoding};
-use portcullis::markup::ColourLevel;
+use portcullis::codec::markup::ColourLevel;
+use portcullis::shared::caps::{ClientCaps, Encoding};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};

@@ -1,4 +1,4 @@
-//! Fuzz `portcullis::lineedit::LineEditor` with arbitrary keystrokes, interleaved with
+//! Fuzz `portcullis::codec::lineedit::LineEditor` with arbitrary keystrokes, interleaved with
 //! width changes, `print_above`, prompt changes and hidden-mode toggles.
 //!
 //! Input layout: byte 0 picks `max_line`, byte 1 `max_history`; the rest is a list of
@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::lineedit::{EditEvent, LineEditor};
+use portcullis::codec::lineedit::{EditEvent, LineEditor};
 
 const MAX_LINES: [usize; 6] = [0, 1, 3, 8, 40, 4096];
 

@@ -1,4 +1,4 @@
-//! Fuzz `portcullis::link::decode` for both directions of the portal ↔ server link.
+//! Fuzz `portcullis::shared::link::decode` for both directions of the portal ↔ server link.
 //!
 //! Input layout: byte 0 is the mode.
 //! - mode bit 0 clear: the rest of the input is the frame body;
@@ -14,7 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::link::{PortalMsg, ServerMsg, decode, encode};
+use portcullis::shared::link::{PortalMsg, ServerMsg, decode, encode};
 
 const SYNC: &str = r#"{"id":7,"protocol_key":"telnet","address":"127.0.0.1","account_id":null,"account_name":"bob","logged_in":false,"conn_time":1.5,"cmd_last":2.0,"cmd_last_visible":0,"cmd_total":3,"protocol_flags":{"ANSI":true,"SCREENWIDTH":80},"server_data":{"k":[1,{"x":null}]}}"#;
 

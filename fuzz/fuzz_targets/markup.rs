@@ -1,4 +1,4 @@
-//! Fuzz `portcullis::markup`: `render` at every colour level, `strip`, `escape`,
+//! Fuzz `portcullis::codec::markup`: `render` at every colour level, `strip`, `escape`,
 //! `sanitize_input`, `display_width` and `for_screen_reader` on arbitrary text (the input
 //! bytes decoded as UTF-8, invalid sequences replaced by U+FFFD).
 //!
@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::markup::{
+use portcullis::codec::markup::{
     ColourLevel, display_width, escape, for_screen_reader, render, sanitize_input, strip,
 };
 

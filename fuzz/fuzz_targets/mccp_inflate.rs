@@ -1,9 +1,9 @@
-//! Fuzz `portcullis::mccp::Decompressor` (MCCP3, client → server zlib) with arbitrary bytes
+//! Fuzz `portcullis::codec::mccp::Decompressor` (MCCP3, client → server zlib) with arbitrary bytes
 //! fed in chunks.
 //!
 //! Input layout: byte 0 is the mode and chunking seed, the rest is the payload.
 //! - mode bit 0 clear: the payload is fed as the compressed stream itself;
-//! - mode bit 0 set: the payload is first compressed with `portcullis::mccp::Compressor`
+//! - mode bit 0 set: the payload is first compressed with `portcullis::codec::mccp::Compressor`
 //!   (one `compress` call per chunk, then `finish` unless mode bit 1 is set) and some plain
 //!   trailing bytes are appended; the inflated output must then equal the payload and the
 //!   trailing bytes must come back as `End { rest }`.
@@ -18,7 +18,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::mccp::{Compressor, Decompressor, Inflated};
+use portcullis::codec::mccp::{Compressor, Decompressor, Inflated};
 
 const LIMIT: usize = 1 << 20;
 const TRAILER: &[u8] = b"\xff\xfb\x01plain after the stream";

@@ -1,4 +1,4 @@
-//! Fuzz the out-of-band decoders: `portcullis::oob::{gmcp, msdp, environ}::decode`.
+//! Fuzz the out-of-band decoders: `portcullis::codec::oob::{gmcp, msdp, environ}::decode`.
 //!
 //! The same bytes go to all three decoders.
 //!
@@ -16,7 +16,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::oob::{MAX_PAYLOAD, OobError, OobMessage, environ, gmcp, msdp};
+use portcullis::codec::oob::{MAX_PAYLOAD, OobError, OobMessage, environ, gmcp, msdp};
 use serde_json::Value;
 
 fn too_large(encoded: &[u8], err: &OobError) -> bool {

@@ -1,4 +1,4 @@
-//! Fuzz `portcullis::keys::parse_public_key_line` on arbitrary text.
+//! Fuzz `portcullis::ops::keys::parse_public_key_line` on arbitrary text.
 //!
 //! Input layout: byte 0 is the mode.
 //! - mode bit 0 clear: the rest of the input (as lossy UTF-8) is the line;
@@ -14,7 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::keys::parse_public_key_line;
+use portcullis::ops::keys::parse_public_key_line;
 
 /// Throwaway public keys generated for this target (their private halves were deleted).
 const SEEDS: [&str; 4] = [

@@ -1,4 +1,4 @@
-//! Fuzz `portcullis::telnet::TelnetEngine::feed` with arbitrary client bytes.
+//! Fuzz `portcullis::codec::telnet::TelnetEngine::feed` with arbitrary client bytes.
 //!
 //! Input layout: byte 0 picks the limits, bytes 1..3 (little-endian u16) the split
 //! position, the rest is the client's byte stream.
@@ -14,7 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::telnet::{EngineLimits, TelnetEngine, TelnetEvent};
+use portcullis::codec::telnet::{EngineLimits, TelnetEngine, TelnetEvent};
 
 const MAX_LINES: [usize; 6] = [0, 1, 2, 7, 64, 4096];
 const MAX_SUBNEGS: [usize; 4] = [0, 1, 16, 8192];

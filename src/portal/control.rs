@@ -2,7 +2,7 @@
 
 use super::core::CoreEvent;
 use super::link::accept_unix;
-use crate::control::{ControlRequest, ControlResponse, MAX_LINE};
+use crate::shared::control::{ControlRequest, ControlResponse, MAX_LINE};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};

@@ -1,12 +1,12 @@
 //! What clients' words mean for a session's protocol_flags: the flags learnt from terminal
 //! types (TTYPE, PTY TERM), MTTS bits, MNES variables and known client names. (What the flags
-//! mean for the bytes a client gets is [`crate::caps`].)
+//! mean for the bytes a client gets is [`crate::shared::caps`].)
 //!
 //! Pure functions over a flags map, shared by the telnet, TLS and SSH front ends so that a
 //! client gets the same treatment whichever way it connects.
 
-use crate::session::flag;
-use crate::telnet;
+use crate::codec::telnet;
+use crate::shared::session::flag;
 use serde_json::{Map, Value};
 
 /// Colour flags implied by a terminal or client name.
@@ -117,18 +117,18 @@ pub fn mtts_flags(bits: u32, flags: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::ClientCaps;
-    use crate::markup::ColourLevel;
+    use crate::codec::markup::ColourLevel;
+    use crate::shared::caps::ClientCaps;
 
     #[test]
     fn mtts_bits_and_terminal_names_set_colour_flags() {
-        let mut f = crate::session::default_flags();
+        let mut f = crate::shared::session::default_flags();
         mtts_flags(1 | 4 | 8, &mut f);
         assert_eq!(ClientCaps::from_flags(&f).colour, ColourLevel::Xterm256);
-        let mut t = crate::session::default_flags();
+        let mut t = crate::shared::session::default_flags();
         term_flags("xterm-direct", &mut t);
         assert_eq!(ClientCaps::from_flags(&t).colour, ColourLevel::TrueColour);
-        let mut d = crate::session::default_flags();
+        let mut d = crate::shared::session::default_flags();
         term_flags("dumb", &mut d);
         assert_eq!(ClientCaps::from_flags(&d).colour, ColourLevel::None);
     }

@@ -4,8 +4,8 @@
 //! The player count is kept by the core (the only owner of the registry) in an atomic, so a
 //! telnet connection answering a crawler never waits on the core.
 
-use crate::control::ListenerInfo;
-use crate::session::{listener, now_unix};
+use crate::shared::control::ListenerInfo;
+use crate::shared::session::{listener, now_unix};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

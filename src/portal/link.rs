@@ -7,7 +7,7 @@
 //! per session by `limits.input_buffer_lines`, and everything else is control traffic.
 
 use super::core::CoreEvent;
-use crate::link::{self, LinkError, PortalEnd, PortalMsg, ServerMsg};
+use crate::shared::link::{self, LinkError, PortalEnd, PortalMsg, ServerMsg};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -8,6 +8,7 @@ pub mod control;
 pub mod core;
 pub mod flags;
 pub mod front;
+pub mod ids;
 pub mod info;
 pub mod link;
 pub mod output;
@@ -17,10 +18,10 @@ pub mod supervisor;
 
 use front::{ssh, telnet, tls, web};
 
-use crate::config::Loaded;
-use crate::control::ListenerInfo;
-use crate::ids::IdAllocator;
-use crate::session::listener;
+use crate::portal::ids::IdAllocator;
+use crate::shared::config::Loaded;
+use crate::shared::control::ListenerInfo;
+use crate::shared::session::listener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -43,10 +44,10 @@ pub enum PortalError {
     },
     /// The TLS certificate could not be loaded or made.
     #[error("tls certificate: {0}")]
-    Certs(crate::certs::CertError),
+    Certs(crate::ops::certs::CertError),
     /// The SSH host keys could not be loaded or made.
     #[error("ssh host keys: {0}")]
-    HostKeys(crate::keys::KeyError),
+    HostKeys(crate::ops::keys::KeyError),
     /// Another portal already runs on this data directory.
     #[error("a portal is already running on {0} (it holds portal.lock)")]
     AlreadyRunning(String),
@@ -148,11 +149,15 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     }
     // One certificate for telnet over TLS and the web page, reloaded together.
     let certificate = if cfg.tls.enabled || (cfg.web.enabled && cfg.web.tls) {
-        let paths = crate::certs::CertPaths::new(&cfg.tls.cert, &cfg.tls.key);
-        crate::certs::ensure_self_signed(&paths, &cfg.tls.hostnames, crate::certs::DEFAULT_DAYS)
-            .map_err(PortalError::Certs)?;
+        let paths = crate::ops::certs::CertPaths::new(&cfg.tls.cert, &cfg.tls.key);
+        crate::ops::certs::ensure_self_signed(
+            &paths,
+            &cfg.tls.hostnames,
+            crate::ops::certs::DEFAULT_DAYS,
+        )
+        .map_err(PortalError::Certs)?;
         Some(Arc::new(
-            crate::certs::ReloadableTls::new(paths).map_err(PortalError::Certs)?,
+            crate::ops::certs::ReloadableTls::new(paths).map_err(PortalError::Certs)?,
         ))
     } else {
         None
@@ -171,7 +176,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     }
     let mut ssh_listener = None;
     if cfg.ssh.enabled {
-        let keys = crate::keys::HostKeys::new(&cfg.ssh.keys_dir)
+        let keys = crate::ops::keys::HostKeys::new(&cfg.ssh.keys_dir)
             .load_or_generate()
             .map_err(PortalError::HostKeys)?;
         let (l, addr) = bind("ssh", cfg.ssh.bind).await?;

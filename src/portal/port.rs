@@ -17,10 +17,10 @@
 //! knowing which it talks to.
 
 use super::core::{CoreEvent, SESSION_CHANNEL, ServerStatus, ToSession};
-use crate::caps::ClientCaps;
-use crate::markup;
-use crate::message::Message;
-use crate::session::{Protocol, SessionId, merge_flags};
+use crate::codec::markup;
+use crate::shared::caps::ClientCaps;
+use crate::shared::message::Message;
+use crate::shared::session::{Protocol, SessionId, merge_flags};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use tokio::sync::{mpsc, oneshot};
@@ -201,7 +201,7 @@ impl PortInput {
     pub async fn shell(&self) -> Result<(), Stopped> {
         self.send(CoreEvent::Start {
             id: self.id,
-            start: crate::link::Start::Shell,
+            start: crate::shared::link::Start::Shell,
         })
         .await
     }
@@ -210,7 +210,7 @@ impl PortInput {
     pub async fn exec(&self, command: &str) -> Result<(), Stopped> {
         self.send(CoreEvent::Start {
             id: self.id,
-            start: crate::link::Start::Exec {
+            start: crate::shared::link::Start::Exec {
                 command: markup::sanitize_input(command),
             },
         })
@@ -238,7 +238,7 @@ pub struct PortView {
 
 impl Default for PortView {
     fn default() -> Self {
-        let flags = crate::session::default_flags();
+        let flags = crate::shared::session::default_flags();
         PortView {
             caps: ClientCaps::from_flags(&flags),
             flags,

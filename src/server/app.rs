@@ -5,11 +5,11 @@
 
 use super::jobs::Job;
 use super::world::World;
-use crate::caps::ClientCaps;
-use crate::link::SyncReason;
-use crate::markup;
-use crate::message::Message;
-use crate::session::{SessionId, flag, short_duration};
+use crate::codec::markup;
+use crate::shared::caps::ClientCaps;
+use crate::shared::link::SyncReason;
+use crate::shared::message::Message;
+use crate::shared::session::{SessionId, flag, short_duration};
 use serde_json::{Map, Value};
 
 /// A game running on the server.
@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn help_shows_the_colour_codes_themselves() {
-        let shown = crate::markup::strip(HELP);
+        let shown = crate::codec::markup::strip(HELP);
         assert!(
             shown.contains("Colour: |r red, |g green,") && shown.contains("|n normal."),
             "{shown}"

@@ -8,8 +8,8 @@
 //! server_data, so reporting survives a reload.
 
 use super::world::World;
-use crate::message::Message;
-use crate::session::{SessionId, now_unix};
+use crate::shared::message::Message;
+use crate::shared::session::{SessionId, now_unix};
 use serde_json::Value;
 
 /// server_data key: MSDP variables the client asked to have reported.

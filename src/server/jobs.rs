@@ -5,8 +5,8 @@
 //! [`AccountStore`] connection, and its [`Outcome`] comes back to the main task as an event.
 //! Passwords live only inside the job; they are never logged.
 
-use crate::accounts::{Account, AccountError, AccountStore};
-use crate::session::SessionId;
+use crate::ops::accounts::{Account, AccountError, AccountStore};
+use crate::shared::session::SessionId;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -164,7 +164,7 @@ fn run(store: &AccountStore, job: Job) -> Outcome {
             Ok(None) => Ok(Outcome::WrongPassword),
             Err(e) => Err(e),
         },
-        Job::AddKey { name, line } => match crate::keys::parse_public_key_line(&line) {
+        Job::AddKey { name, line } => match crate::ops::keys::parse_public_key_line(&line) {
             Ok(k) => store
                 .add_key(&name, &k.fingerprint, &k.openssh, &k.comment)
                 .map(|()| {
@@ -188,7 +188,7 @@ fn run(store: &AccountStore, job: Job) -> Outcome {
                 s.push_str(&format!(
                     "\n  {} {kind} {}",
                     k.fingerprint,
-                    crate::markup::escape(&k.comment)
+                    crate::codec::markup::escape(&k.comment)
                 ));
             }
             Outcome::Info(s)

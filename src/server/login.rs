@@ -7,12 +7,12 @@
 
 use super::jobs::{Job, Outcome};
 use super::world::{LoginState, World};
-use crate::accounts::{self, Account, AccountStore, Throttle};
-use crate::config::{AccountsConfig, TelnetLogin};
-use crate::control::ListenerInfo;
-use crate::message::Message;
-use crate::session::SessionId;
-use crate::session::{Protocol, listener};
+use crate::ops::accounts::{self, Account, AccountStore, Throttle};
+use crate::shared::config::{AccountsConfig, TelnetLogin};
+use crate::shared::control::ListenerInfo;
+use crate::shared::message::Message;
+use crate::shared::session::SessionId;
+use crate::shared::session::{Protocol, listener};
 use std::time::{Duration, Instant};
 
 /// Addresses remembered per throttle.

@@ -14,12 +14,12 @@ pub mod login;
 mod ssh;
 pub mod world;
 
-use crate::accounts::{AccountError, AccountStore};
-use crate::config::Loaded;
-use crate::link::{self, LinkError, PortalMsg, ServerMsg, SyncReason};
-use crate::markup;
-use crate::message::Message;
-use crate::session::{Protocol, Session, SessionId, SyncData};
+use crate::codec::markup;
+use crate::ops::accounts::{AccountError, AccountStore};
+use crate::shared::config::Loaded;
+use crate::shared::link::{self, LinkError, PortalMsg, ServerMsg, SyncReason};
+use crate::shared::message::Message;
+use crate::shared::session::{Protocol, Session, SessionId, SyncData};
 use app::App;
 use futures_util::FutureExt;
 use jobs::{Done, Job, Outcome, Worker};

@@ -7,10 +7,10 @@
 
 use super::Server;
 use super::jobs::{Job, Outcome};
-use crate::accounts::AccountError;
-use crate::link::{AuthMethod, ServerMsg, Start};
-use crate::message::Message;
-use crate::session::{SessionId, SyncData};
+use crate::ops::accounts::AccountError;
+use crate::shared::link::{AuthMethod, ServerMsg, Start};
+use crate::shared::message::Message;
+use crate::shared::session::{SessionId, SyncData};
 
 /// server_data key: the account an SSH client authenticated as.
 const SSH_ACCOUNT: &str = "ssh_account";

@@ -5,9 +5,9 @@
 //! every message to the portal goes through one place.
 
 use super::jobs::Job;
-use crate::link::ServerMsg;
-use crate::message::Message;
-use crate::session::{Session, SessionId, merge_flags};
+use crate::shared::link::ServerMsg;
+use crate::shared::message::Message;
+use crate::shared::session::{Session, SessionId, merge_flags};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 

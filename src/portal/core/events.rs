@@ -1,11 +1,11 @@
 //! What the core is told and what it tells: [`CoreEvent`] (anything → the core), [`ToSession`]
 //! (the core → one session's front end), and the typed values they carry.
 
-use crate::control::{ControlRequest, ControlResponse};
-use crate::link::{AuthMethod, PortalMsg, ServerMsg, Start};
-use crate::message::Message;
 use crate::portal::port::CloseReason;
-use crate::session::{Protocol, SessionId};
+use crate::shared::control::{ControlRequest, ControlResponse};
+use crate::shared::link::{AuthMethod, PortalMsg, ServerMsg, Start};
+use crate::shared::message::Message;
+use crate::shared::session::{Protocol, SessionId};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use tokio::sync::{mpsc, oneshot};

@@ -2,8 +2,10 @@
 //! certificate), `stop`, and shutdown.
 
 use super::{Core, ServerLink, ServerStatus, ToSession};
-use crate::control::{ControlRequest, ControlResponse, ServerInfo, SessionInfo, StatusReport};
-use crate::link::PortalMsg;
+use crate::shared::control::{
+    ControlRequest, ControlResponse, ServerInfo, SessionInfo, StatusReport,
+};
+use crate::shared::link::PortalMsg;
 use std::time::Instant;
 use tokio::sync::oneshot;
 

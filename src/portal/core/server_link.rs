@@ -3,11 +3,11 @@
 //! to the next server.
 
 use super::{Core, LinkInfo, ServerLink, ServerStatus, ToSession, send_or_close};
-use crate::control::ControlResponse;
-use crate::link::{PortalMsg, ServerMsg, SyncReason, VERSION};
-use crate::message::Message;
 use crate::portal::core::AuthAnswer;
-use crate::session::SessionId;
+use crate::shared::control::ControlResponse;
+use crate::shared::link::{PortalMsg, ServerMsg, SyncReason, VERSION};
+use crate::shared::message::Message;
+use crate::shared::session::SessionId;
 use std::time::Instant;
 use tokio::sync::mpsc;
 

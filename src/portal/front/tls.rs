@@ -8,11 +8,11 @@
 //! lives in a [`ReloadableTls`]: `portcullis reload` and SIGHUP swap it for new handshakes
 //! while every open session carries on.
 
+use super::telnet::{TelnetShared, run_session};
+use crate::ops::certs::ReloadableTls;
 use crate::portal::core::CoreEvent;
 use crate::portal::slots::{Full, Slots};
-use super::telnet::{TelnetShared, run_session};
-use crate::certs::ReloadableTls;
-use crate::session::Protocol;
+use crate::shared::session::Protocol;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;

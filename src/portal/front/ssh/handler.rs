@@ -4,9 +4,9 @@
 //! session state. No callback waits on that task, so a slow player never stalls russh's
 //! connection loop; a client that floods past the event bound is disconnected.
 
-use crate::link::AuthMethod;
 use crate::portal::core::{AuthAnswer, CoreEvent};
-use crate::session::SessionId;
+use crate::shared::link::AuthMethod;
+use crate::shared::session::SessionId;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use std::borrow::Cow;

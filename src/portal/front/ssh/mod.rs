@@ -13,14 +13,14 @@
 
 mod handler;
 
+use crate::codec::lineedit::{EditEvent, LineEditor};
 use crate::portal::core::CoreEvent;
 use crate::portal::flags::term_flags;
 use crate::portal::output::Output;
 use crate::portal::port::{CloseReason, FromCore, SessionPort, line_too_long};
-use crate::config::{Limits, SshConfig};
-use crate::lineedit::{EditEvent, LineEditor};
-use crate::message::{Kind, Message};
-use crate::session::{Protocol, flag};
+use crate::shared::config::{Limits, SshConfig};
+use crate::shared::message::{Kind, Message};
+use crate::shared::session::{Protocol, flag};
 use handler::{METHODS, SshEvent, SshHandler};
 use russh::keys::PrivateKey;
 use russh::server::Handle;
@@ -79,7 +79,7 @@ pub fn russh_config(cfg: &SshConfig, keys: Vec<PrivateKey>) -> russh::server::Co
         keepalive_max: 3,
         nodelay: true,
         preferred: Preferred {
-            key: Cow::Borrowed(crate::keys::HOST_KEY_ALGORITHMS),
+            key: Cow::Borrowed(crate::ops::keys::HOST_KEY_ALGORITHMS),
             kex: Cow::Borrowed(KEX),
             mac: Cow::Borrowed(MACS),
             ..Preferred::DEFAULT

@@ -2,15 +2,15 @@
 //! a place in the portal's compression budget, `limits.max_compressed_sessions`), MCCP3
 //! inflates what the client sends before the telnet engine reads it.
 //!
-//! The zlib streams themselves are [`crate::mccp`]'s; this module decides where they start and
+//! The zlib streams themselves are [`crate::codec::mccp`]'s; this module decides where they start and
 //! end in the session's byte flow. Invariant: inflated input per read is bounded
 //! ([`MAX_INFLATE_PER_READ`]); a corrupt stream ends the connection, a failed compressor only
 //! ends compression.
 
-use crate::mccp;
+use crate::codec::mccp;
+use crate::codec::telnet::{self, TelnetEngine, TelnetEvent};
 use crate::portal::output::Output;
 use crate::portal::slots::{Slot, Slots};
-use crate::telnet::{self, TelnetEngine, TelnetEvent};
 use std::sync::Arc;
 
 /// Largest inflated input one read may produce (MCCP3): a 4 KiB read of honest zlib data

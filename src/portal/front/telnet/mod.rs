@@ -11,16 +11,16 @@
 
 mod mccp;
 
+use crate::codec::oob;
+use crate::codec::telnet::{self, EngineLimits, TelnetEngine, TelnetEvent};
 use crate::portal::flags::{client_flags, environ_flags, mtts_flags, term_flags};
 use crate::portal::info::PortalInfo;
 use crate::portal::output::Output;
 use crate::portal::port::{CloseReason, FromCore, SessionPort, line_too_long};
 use crate::portal::slots::Slots;
-use crate::config::Limits;
-use crate::message::{Kind, Message};
-use crate::oob;
-use crate::session::{Protocol, flag};
-use crate::telnet::{self, EngineLimits, TelnetEngine, TelnetEvent};
+use crate::shared::config::Limits;
+use crate::shared::message::{Kind, Message};
+use crate::shared::session::{Protocol, flag};
 use mccp::Mccp;
 use serde_json::{Map, Value};
 use std::net::SocketAddr;

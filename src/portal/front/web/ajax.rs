@@ -15,7 +15,7 @@ use super::http::{Request, Response};
 use super::hub::Lookup;
 use super::session::Frame;
 use super::{WebShared, resume};
-use crate::session::Protocol;
+use crate::shared::session::Protocol;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -12,10 +12,10 @@
 //! Tokens are 128 random bits and bound to the address that opened the session.
 
 use super::session::{PageControl, WebSession};
-use crate::markup;
+use crate::codec::markup;
 use crate::portal::core::CoreEvent;
 use crate::portal::port::{CloseReason, FromCore, PortReceiver, SessionPort};
-use crate::session::{Protocol, flag};
+use crate::shared::session::{Protocol, flag};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value};
 use std::collections::HashMap;

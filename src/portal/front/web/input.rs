@@ -4,8 +4,8 @@
 //! out-of-band input, and anything malformed refused with an `error` to the page.
 
 use super::session::{PageControl, WebSession};
-use crate::markup;
-use crate::message::Message;
+use crate::codec::markup;
+use crate::shared::message::Message;
 use serde_json::{Map, Value};
 
 /// Longest out-of-band message name accepted from a browser.
@@ -136,9 +136,9 @@ pub fn parse_message(value: Value) -> Result<Message, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Limits;
     use crate::portal::core::CoreEvent;
     use crate::portal::web::session;
+    use crate::shared::config::Limits;
     use serde_json::json;
     use tokio::sync::mpsc;
 

@@ -22,10 +22,10 @@ pub mod input;
 pub mod session;
 mod ws;
 
+use crate::ops::certs::ReloadableTls;
 use crate::portal::core::CoreEvent;
 use crate::portal::slots::{Full, Slots};
-use crate::certs::ReloadableTls;
-use crate::config::{Limits, WebConfig};
+use crate::shared::config::{Limits, WebConfig};
 use http::{HttpError, Request, Response};
 use hub::{Hub, Lookup};
 use session::{PageControl, WebSession};

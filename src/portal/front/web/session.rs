@@ -6,10 +6,10 @@
 //! Invariant: the outbox and the unacknowledged WebSocket output are each bounded by the
 //! session's `limit` in bytes; an outbox past it closes the session.
 
-use crate::message::{Kind, Message};
 use crate::portal::core::ServerStatus;
 use crate::portal::port::{CloseReason, PortInput, PortView};
-use crate::session::{Protocol, SessionId};
+use crate::shared::message::{Kind, Message};
+use crate::shared::session::{Protocol, SessionId};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -463,7 +463,10 @@ pub(super) mod tests {
     }
 
     /// A session whose input goes to `input`.
-    pub(in crate::portal::front::web) fn session_to(limit: usize, input: PortInput) -> Arc<WebSession> {
+    pub(in crate::portal::front::web) fn session_to(
+        limit: usize,
+        input: PortInput,
+    ) -> Arc<WebSession> {
         Arc::new(WebSession {
             id: 1,
             token: "t".into(),

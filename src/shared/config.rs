@@ -462,7 +462,7 @@ mod tests {
 
     #[test]
     fn shipped_config_equals_defaults() {
-        let text = include_str!("../config.toml");
+        let text = include_str!("../../config.toml");
         let shipped: Config = toml::from_str(text).unwrap();
         assert_eq!(shipped, Config::default());
     }

@@ -7,8 +7,8 @@
 //! capabilities whichever way a player connects; the server reads the same caps to show a
 //! player their options. Pure: no I/O, nothing from the portal or server.
 
-use crate::markup::{self, ColourLevel};
-use crate::session::flag;
+use crate::codec::markup::{self, ColourLevel};
+use crate::shared::session::flag;
 use serde_json::{Map, Value};
 
 /// A client's text encoding.
@@ -37,7 +37,7 @@ pub struct ClientCaps {
 
 impl Default for ClientCaps {
     fn default() -> Self {
-        ClientCaps::from_flags(&crate::session::default_flags())
+        ClientCaps::from_flags(&crate::shared::session::default_flags())
     }
 }
 
@@ -144,7 +144,7 @@ mod tests {
     use super::*;
 
     fn caps(pairs: &[(&str, Value)]) -> ClientCaps {
-        let mut f = crate::session::default_flags();
+        let mut f = crate::shared::session::default_flags();
         for (k, v) in pairs {
             f.insert((*k).into(), v.clone());
         }

@@ -10,8 +10,8 @@
 //! [`LinkReader`] (with [`LinkReader::hello`] enforcing [`HELLO_TIMEOUT`]) and a
 //! [`LinkWriter`] (`feed` several messages, then one `flush`, so a burst is one write).
 
-use crate::message::Message;
-use crate::session::{SessionId, SyncData};
+use crate::shared::message::Message;
+use crate::shared::session::{SessionId, SyncData};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -86,7 +86,7 @@ pub enum PortalMsg {
         version: u32,
         pid: u32,
         #[serde(default)]
-        listeners: Vec<crate::control::ListenerInfo>,
+        listeners: Vec<crate::shared::control::ListenerInfo>,
     },
     /// Every session the portal holds; the server rebuilds its registry from it (PSYNC).
     SyncAll {
@@ -352,7 +352,7 @@ pub fn decode<R: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<R, LinkError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Protocol, Session};
+    use crate::shared::session::{Protocol, Session};
 
     #[tokio::test]
     async fn messages_round_trip_over_a_socket_pair() {
@@ -364,7 +364,7 @@ mod tests {
             PortalMsg::Hello {
                 version: VERSION,
                 pid: 1,
-                listeners: vec![crate::control::ListenerInfo {
+                listeners: vec![crate::shared::control::ListenerInfo {
                     protocol: "ssh".into(),
                     addr: "0.0.0.0:4004".into(),
                 }],

@@ -203,12 +203,12 @@ pub fn escape(text: &str) -> String {
 
 /// Display width of text after stripping markup, in terminal columns.
 ///
-/// Measured with the line editor's tables ([`crate::lineedit::width`]), so that
+/// Measured with the line editor's tables ([`crate::codec::lineedit::width`]), so that
 /// game text and the SSH input line agree: East Asian Wide/Fullwidth and emoji
 /// count 2; combining marks, zero-width and control characters count 0;
 /// everything else counts 1.
 pub fn display_width(text: &str) -> usize {
-    crate::lineedit::width::str_width(&strip(text))
+    crate::codec::lineedit::width::str_width(&strip(text))
 }
 
 /// Parses the code after a `|`. Returns the token and the number of bytes of
