@@ -3,13 +3,23 @@
 use super::core::CoreEvent;
 use super::link::accept_unix;
 use crate::shared::control::{ControlRequest, ControlResponse, MAX_LINE};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
-/// Accepts control clients on the control socket, forever.
-pub async fn accept_control(listener: UnixListener, core: mpsc::Sender<CoreEvent>) {
-    accept_unix(listener, "control", |stream| {
+/// How long answers already given (say, `stop`'s) may take to reach their clients once the
+/// core has stopped.
+const ANSWER_GRACE: Duration = Duration::from_secs(1);
+
+/// Accepts control clients on the control socket until `done` (the core has stopped), then
+/// lets the answers already given reach their clients.
+pub async fn accept_control(
+    listener: UnixListener,
+    core: mpsc::Sender<CoreEvent>,
+    done: watch::Receiver<bool>,
+) {
+    let mut clients = accept_unix(listener, "control", done, |stream| {
         let core = core.clone();
         async move {
             if let Err(e) = serve(stream, core).await {
@@ -17,7 +27,11 @@ pub async fn accept_control(listener: UnixListener, core: mpsc::Sender<CoreEvent
             }
         }
     })
-    .await
+    .await;
+    let _ = tokio::time::timeout(ANSWER_GRACE, async {
+        while clients.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> std::io::Result<()> {

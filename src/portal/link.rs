@@ -12,7 +12,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 /// Most queued messages written to the server in one write.
 const LINK_BATCH: usize = 256;
@@ -22,18 +23,31 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
-/// Accepts connections on a Unix socket forever, running `serve` for each one on its own task.
+/// Accepts connections on a Unix socket until `done` turns true, running `serve` for each one
+/// on its own task; returns the tasks still running then (dropping them aborts them).
 /// `serve` logs its own errors, so one client's failure never reaches this loop; a failed
 /// accept is logged as "`what` socket accept failed" and retried after a short pause.
-pub(super) async fn accept_unix<F, Fut>(listener: UnixListener, what: &'static str, mut serve: F)
+pub(super) async fn accept_unix<F, Fut>(
+    listener: UnixListener,
+    what: &'static str,
+    mut done: watch::Receiver<bool>,
+    mut serve: F,
+) -> JoinSet<()>
 where
     F: FnMut(UnixStream) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let mut tasks = JoinSet::new();
     loop {
-        match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = done.wait_for(|d| *d) => return tasks,
+        };
+        // Forget the tasks that have finished, so the set holds only live ones.
+        while tasks.try_join_next().is_some() {}
+        match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(serve(stream));
+                tasks.spawn(serve(stream));
             }
             Err(e) => {
                 tracing::error!(error = %e, "{what} socket accept failed");
@@ -43,9 +57,13 @@ where
     }
 }
 
-/// Accepts servers on the link socket, forever.
-pub async fn accept_servers(listener: UnixListener, core: mpsc::Sender<CoreEvent>) {
-    accept_unix(listener, "link", |stream| {
+/// Accepts servers on the link socket until `done` (the core has stopped).
+pub async fn accept_servers(
+    listener: UnixListener,
+    core: mpsc::Sender<CoreEvent>,
+    done: watch::Receiver<bool>,
+) {
+    let links = accept_unix(listener, "link", done, |stream| {
         let core = core.clone();
         async move {
             if let Err(e) = serve(stream, core).await {
@@ -53,7 +71,9 @@ pub async fn accept_servers(listener: UnixListener, core: mpsc::Sender<CoreEvent
             }
         }
     })
-    .await
+    .await;
+    // The core has stopped: nothing reads what a server sends any more.
+    drop(links);
 }
 
 async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), LinkError> {

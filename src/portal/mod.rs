@@ -233,8 +233,18 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     let telnet_shared = telnet::TelnetShared::new(cfg.limits.clone(), info.clone());
     let core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx, tls, info);
 
-    let link_task = tokio::spawn(link::accept_servers(link_listener, core_tx.clone()));
-    let control_task = tokio::spawn(control::accept_control(control_listener, core_tx.clone()));
+    // Set once the core has stopped: the link and control sockets stop accepting.
+    let (core_done, done) = watch::channel(false);
+    let link_task = tokio::spawn(link::accept_servers(
+        link_listener,
+        core_tx.clone(),
+        done.clone(),
+    ));
+    let control_task = tokio::spawn(control::accept_control(
+        control_listener,
+        core_tx.clone(),
+        done,
+    ));
     if let Some(l) = telnet_listener {
         tokio::spawn(telnet::accept_loop(
             l,
@@ -298,8 +308,9 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     if let Some(s) = supervisor {
         let _ = s.await;
     }
-    link_task.abort();
-    control_task.abort();
+    let _ = core_done.send(true);
+    // `portcullis stop` has its answer before the portal exits.
+    let _ = tokio::join!(link_task, control_task);
     let _ = std::fs::remove_file(&link_path);
     let _ = std::fs::remove_file(&control_path);
     tracing::info!("portal stopped");
