@@ -1,7 +1,7 @@
 //! The portal's end of the control socket: one request line in, one response line out.
 
 use super::core::CoreEvent;
-use super::link::accept_unix;
+use super::link_end::accept_unix;
 use crate::shared::control::{ControlRequest, ControlResponse, MAX_LINE};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

@@ -10,7 +10,7 @@ pub mod flags;
 pub mod front;
 pub mod ids;
 pub mod info;
-pub mod link;
+pub mod link_end;
 pub mod output;
 pub mod port;
 pub mod slots;
@@ -235,7 +235,7 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
 
     // Set once the core has stopped: the link and control sockets stop accepting.
     let (core_done, done) = watch::channel(false);
-    let link_task = tokio::spawn(link::accept_servers(
+    let link_task = tokio::spawn(link_end::accept_servers(
         link_listener,
         core_tx.clone(),
         done.clone(),

@@ -1,10 +1,10 @@
 //! The App: the code a game plugs into the server, and the built-in default, a small talker.
 //!
 //! The server calls the App only for logged-in sessions; the connection screen is the
-//! server's own (see `login`). Everything the App does goes through [`World`].
+//! server's own (see `login`). Everything the App does goes through [`Effects`].
 
 use super::jobs::Job;
-use super::world::World;
+use super::registry::Effects;
 use crate::codec::markup;
 use crate::shared::caps::ClientCaps;
 use crate::shared::link::SyncReason;
@@ -15,13 +15,13 @@ use serde_json::{Map, Value};
 /// A game running on the server.
 pub trait App: Send {
     /// An account has just logged in on `id`.
-    fn at_login(&mut self, w: &mut World, id: SessionId);
+    fn at_login(&mut self, w: &mut Effects, id: SessionId);
     /// The account on `id` is leaving (quit or connection lost).
-    fn at_logout(&mut self, w: &mut World, id: SessionId, reason: &str);
+    fn at_logout(&mut self, w: &mut Effects, id: SessionId, reason: &str);
     /// The server restarted and rebuilt `id` (logged in) from the portal's sync data.
-    fn at_sync(&mut self, w: &mut World, id: SessionId, reason: SyncReason);
+    fn at_sync(&mut self, w: &mut Effects, id: SessionId, reason: SyncReason);
     /// Input from a logged-in session. Returns false for a command the App does not know.
-    fn data_in(&mut self, w: &mut World, id: SessionId, msg: &Message) -> bool;
+    fn data_in(&mut self, w: &mut Effects, id: SessionId, msg: &Message) -> bool;
 }
 
 /// The default App: one room, everyone online in it.
@@ -44,7 +44,7 @@ const HELP: &str = "\
 Colour: ||r|r red|n, ||g|g green|n, ||y|y yellow|n, ||b|b blue|n, ||m|m magenta|n, ||c|c cyan|n, ||w|w white|n, ||n normal.";
 
 impl App for Talker {
-    fn at_login(&mut self, w: &mut World, id: SessionId) {
+    fn at_login(&mut self, w: &mut Effects, id: SessionId) {
         let name = w.name(id);
         w.msg(
             id,
@@ -54,12 +54,12 @@ impl App for Talker {
         look(w, id);
     }
 
-    fn at_logout(&mut self, w: &mut World, id: SessionId, _reason: &str) {
+    fn at_logout(&mut self, w: &mut Effects, id: SessionId, _reason: &str) {
         let name = w.name(id);
         w.broadcast(&format!("|c{name} has left.|n"), Some(id));
     }
 
-    fn at_sync(&mut self, w: &mut World, id: SessionId, reason: SyncReason) {
+    fn at_sync(&mut self, w: &mut Effects, id: SessionId, reason: SyncReason) {
         let text = match reason {
             SyncReason::Reload => "|gThe server was reloaded. You are still here.|n",
             SyncReason::Restart => "|gThe server is back after a restart. You are still here.|n",
@@ -68,7 +68,7 @@ impl App for Talker {
         w.msg(id, text);
     }
 
-    fn data_in(&mut self, w: &mut World, id: SessionId, msg: &Message) -> bool {
+    fn data_in(&mut self, w: &mut Effects, id: SessionId, msg: &Message) -> bool {
         if msg.name != "text" {
             return true;
         }
@@ -127,7 +127,7 @@ fn closed(text: &str) -> String {
     }
 }
 
-fn look(w: &mut World, id: SessionId) {
+fn look(w: &mut Effects, id: SessionId) {
     let mut names: Vec<String> = w
         .online()
         .filter_map(|s| s.data.account_name.clone())
@@ -144,7 +144,7 @@ fn look(w: &mut World, id: SessionId) {
     );
 }
 
-fn who(w: &mut World, id: SessionId) {
+fn who(w: &mut Effects, id: SessionId) {
     let mut rows: Vec<(String, String, String)> = w
         .online()
         .map(|s| {
@@ -168,7 +168,7 @@ fn who(w: &mut World, id: SessionId) {
     w.msg(id, out);
 }
 
-fn say(w: &mut World, id: SessionId, text: &str) {
+fn say(w: &mut Effects, id: SessionId, text: &str) {
     if text.is_empty() {
         w.msg(id, "Say what?");
         return;
@@ -179,7 +179,7 @@ fn say(w: &mut World, id: SessionId, text: &str) {
     w.broadcast(&format!("{name} says, \"{text}\""), Some(id));
 }
 
-fn emote(w: &mut World, id: SessionId, text: &str) {
+fn emote(w: &mut Effects, id: SessionId, text: &str) {
     if text.is_empty() {
         w.msg(id, "Emote what?");
         return;
@@ -188,7 +188,7 @@ fn emote(w: &mut World, id: SessionId, text: &str) {
     w.broadcast(&format!("{name} {}", closed(text)), None);
 }
 
-fn tell(w: &mut World, id: SessionId, rest: &str) {
+fn tell(w: &mut Effects, id: SessionId, rest: &str) {
     let Some((target, text)) = rest.split_once(char::is_whitespace) else {
         w.msg(id, "Usage: tell <name> <message>");
         return;
@@ -214,7 +214,7 @@ fn tell(w: &mut World, id: SessionId, rest: &str) {
 /// server_data key: who last sent this session a tell (kept across reloads).
 const REPLY_TO: &str = "reply_to";
 
-fn reply(w: &mut World, id: SessionId, text: &str) {
+fn reply(w: &mut Effects, id: SessionId, text: &str) {
     let to = w
         .session(id)
         .and_then(|s| s.data.server_data.get(REPLY_TO))
@@ -227,7 +227,7 @@ fn reply(w: &mut World, id: SessionId, text: &str) {
     }
 }
 
-fn options(w: &mut World, id: SessionId, rest: &str) {
+fn options(w: &mut Effects, id: SessionId, rest: &str) {
     let mut words = rest.split_whitespace();
     let (Some(key), value) = (words.next(), words.next()) else {
         show_options(w, id);
@@ -315,7 +315,7 @@ fn options(w: &mut World, id: SessionId, rest: &str) {
     show_options(w, id);
 }
 
-fn show_options(w: &mut World, id: SessionId) {
+fn show_options(w: &mut Effects, id: SessionId) {
     let Some(s) = w.session(id) else { return };
     let caps = ClientCaps::from_flags(&s.data.protocol_flags);
     let colour = caps.colour.name();
@@ -351,7 +351,7 @@ fn show_options(w: &mut World, id: SessionId) {
     w.msg(id, text);
 }
 
-fn password(w: &mut World, id: SessionId, rest: &str) {
+fn password(w: &mut Effects, id: SessionId, rest: &str) {
     let mut words = rest.split_whitespace();
     let (Some(old), Some(new), None) = (words.next(), words.next(), words.next()) else {
         w.msg(
@@ -371,7 +371,7 @@ fn password(w: &mut World, id: SessionId, rest: &str) {
     );
 }
 
-fn sshkey(w: &mut World, id: SessionId, rest: &str) {
+fn sshkey(w: &mut Effects, id: SessionId, rest: &str) {
     let name = w.name(id);
     let (sub, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     let arg = arg.trim();

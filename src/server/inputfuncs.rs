@@ -7,7 +7,7 @@
 //! MSDP, whichever the client speaks. Reported variables are kept in the session's
 //! server_data, so reporting survives a reload.
 
-use super::world::World;
+use super::registry::Effects;
 use crate::shared::message::Message;
 use crate::shared::session::{SessionId, now_unix};
 use serde_json::Value;
@@ -19,7 +19,7 @@ const REPORTED: &str = "msdp_reported";
 const VARIABLES: &[&str] = &["SERVER_ID", "SERVER_TIME", "PLAYERS", "ACCOUNT_NAME"];
 
 /// Handles a standard out-of-band message; false if it is not one (the App gets it).
-pub fn handle(w: &mut World, id: SessionId, world_name: &str, m: &Message) -> bool {
+pub fn handle(w: &mut Effects, id: SessionId, world_name: &str, m: &Message) -> bool {
     match m.name.as_str() {
         "ping" => {
             let mut reply = Message::new("ping");
@@ -90,7 +90,7 @@ pub fn handle(w: &mut World, id: SessionId, world_name: &str, m: &Message) -> bo
 }
 
 /// Sends PLAYERS to every session that asked for it to be reported (on login and logout).
-pub fn report_players(w: &mut World, world_name: &str) {
+pub fn report_players(w: &mut Effects, world_name: &str) {
     let ids: Vec<SessionId> = w
         .sessions
         .iter()
@@ -130,7 +130,7 @@ fn list(name: &str, items: &[String]) -> Message {
     m
 }
 
-fn value(w: &World, id: SessionId, world_name: &str, var: &str) -> Option<Message> {
+fn value(w: &Effects, id: SessionId, world_name: &str, var: &str) -> Option<Message> {
     let v = match var {
         "SERVER_ID" => Value::from(world_name),
         "SERVER_TIME" => Value::from(now_unix() as u64),
@@ -143,7 +143,7 @@ fn value(w: &World, id: SessionId, world_name: &str, var: &str) -> Option<Messag
     Some(m)
 }
 
-fn reported(w: &World, id: SessionId) -> Vec<String> {
+fn reported(w: &Effects, id: SessionId) -> Vec<String> {
     w.session(id)
         .and_then(|s| s.data.server_data.get(REPORTED))
         .and_then(Value::as_array)
@@ -155,7 +155,7 @@ fn reported(w: &World, id: SessionId) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn set_reported(w: &mut World, id: SessionId, vars: Vec<String>) {
+fn set_reported(w: &mut Effects, id: SessionId, vars: Vec<String>) {
     w.set_server_data(
         id,
         REPORTED,

@@ -6,7 +6,7 @@
 //! Passwords are never echoed and never logged.
 
 use super::jobs::{Job, Outcome};
-use super::world::{LoginState, World};
+use super::registry::{Effects, LoginState};
 use crate::ops::accounts::{self, Account, AccountStore, Throttle};
 use crate::shared::config::{AccountsConfig, TelnetLogin};
 use crate::shared::control::ListenerInfo;
@@ -72,7 +72,7 @@ impl LoginScreen {
     }
 
     /// Whether this session's password would cross the network in clear, and policy cares.
-    fn plain_policy(&self, w: &World, id: SessionId) -> TelnetLogin {
+    fn plain_policy(&self, w: &Effects, id: SessionId) -> TelnetLogin {
         match w.session(id) {
             Some(s) if s.data.protocol_key == Protocol::Telnet => self.telnet_login,
             _ => TelnetLogin::Allow,
@@ -89,7 +89,7 @@ impl LoginScreen {
     }
 
     /// Refuses a password over plain telnet under `deny`; true if refused.
-    fn refuse_plain(&self, w: &mut World, id: SessionId) -> bool {
+    fn refuse_plain(&self, w: &mut Effects, id: SessionId) -> bool {
         if self.plain_policy(w, id) != TelnetLogin::Deny {
             return false;
         }
@@ -106,7 +106,7 @@ impl LoginScreen {
     }
 
     /// Shows the banner and resets the flow.
-    pub fn show(&self, w: &mut World, id: SessionId) {
+    pub fn show(&self, w: &mut Effects, id: SessionId) {
         if let Some(s) = w.sessions.get_mut(id) {
             s.login = LoginState::Screen;
         }
@@ -147,7 +147,7 @@ impl LoginScreen {
     }
 
     /// Handles one line typed at the connection screen.
-    pub fn data_in(&mut self, w: &mut World, store: &AccountStore, id: SessionId, line: &str) {
+    pub fn data_in(&mut self, w: &mut Effects, store: &AccountStore, id: SessionId, line: &str) {
         let Some(state) = w.sessions.get(id).map(|s| s.login.clone()) else {
             return;
         };
@@ -211,7 +211,7 @@ impl LoginScreen {
 
     fn screen_command(
         &mut self,
-        w: &mut World,
+        w: &mut Effects,
         store: &AccountStore,
         id: SessionId,
         address: &str,
@@ -252,7 +252,7 @@ impl LoginScreen {
     }
 
     /// The prompted flow: a name was typed.
-    fn ask_password(&mut self, w: &mut World, store: &AccountStore, id: SessionId, name: &str) {
+    fn ask_password(&mut self, w: &mut Effects, store: &AccountStore, id: SessionId, name: &str) {
         match store.find(name) {
             Ok(Some(account)) => {
                 set_state(w, id, LoginState::AwaitPassword { name: account.name });
@@ -279,7 +279,7 @@ impl LoginScreen {
 
     fn try_login(
         &mut self,
-        w: &mut World,
+        w: &mut Effects,
         id: SessionId,
         address: &str,
         name: String,
@@ -306,7 +306,7 @@ impl LoginScreen {
 
     fn try_create(
         &mut self,
-        w: &mut World,
+        w: &mut Effects,
         id: SessionId,
         address: &str,
         name: String,
@@ -333,12 +333,17 @@ impl LoginScreen {
         w.start_job(id, Job::Create { name, password });
     }
 
-    fn show_prompt(&self, w: &mut World, id: SessionId) {
+    fn show_prompt(&self, w: &mut Effects, id: SessionId) {
         w.prompt(id, "> ", true);
     }
 
     /// A login or create job finished. Returns the account to log in, if any.
-    pub fn job_done(&mut self, w: &mut World, id: SessionId, outcome: Outcome) -> Option<Account> {
+    pub fn job_done(
+        &mut self,
+        w: &mut Effects,
+        id: SessionId,
+        outcome: Outcome,
+    ) -> Option<Account> {
         let address = w.session(id)?.data.address.clone();
         match outcome {
             Outcome::LoggedIn(a) => {
@@ -398,13 +403,13 @@ impl LoginScreen {
 
 /// Ends the line of a hidden password entry (the client did not echo the player's Enter),
 /// turning echo back on unless another secret follows.
-fn after_secret(w: &mut World, id: SessionId, keep_hidden: bool) {
+fn after_secret(w: &mut Effects, id: SessionId, keep_hidden: bool) {
     let m = Message::text("");
     let m = if keep_hidden { m } else { m.with("echo", true) };
     w.data_out(id, vec![m]);
 }
 
-fn set_state(w: &mut World, id: SessionId, state: LoginState) {
+fn set_state(w: &mut Effects, id: SessionId, state: LoginState) {
     if let Some(s) = w.sessions.get_mut(id) {
         s.login = state;
     }

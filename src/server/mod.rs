@@ -11,8 +11,8 @@ pub mod app;
 pub mod inputfuncs;
 pub mod jobs;
 pub mod login;
+pub mod registry;
 mod ssh;
-pub mod world;
 
 use crate::codec::markup;
 use crate::ops::accounts::{AccountError, AccountStore};
@@ -24,11 +24,11 @@ use app::App;
 use futures_util::FutureExt;
 use jobs::{Done, Job, Outcome, Worker};
 use login::LoginScreen;
+use registry::{Effects, ServerSessions};
 use std::time::Duration;
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
-use world::{ServerSessions, World};
 
 /// Most link frames handled in one step before the replies are written.
 const LINK_BATCH: usize = 256;
@@ -217,9 +217,9 @@ impl Server {
         }
     }
 
-    fn world(&mut self) -> (World<'_>, &mut LoginScreen, &mut dyn App, &AccountStore) {
+    fn world(&mut self) -> (Effects<'_>, &mut LoginScreen, &mut dyn App, &AccountStore) {
         (
-            World {
+            Effects {
                 sessions: &mut self.sessions,
                 out: &mut self.out,
                 jobs: &mut self.jobs,

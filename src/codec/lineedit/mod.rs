@@ -43,7 +43,7 @@
 //! - `history.len() <= max_history`; no two adjacent entries are equal; no
 //!   entry is empty.
 
-mod keys;
+mod keystrokes;
 mod render;
 #[cfg(test)]
 mod tests;
@@ -51,7 +51,7 @@ pub(crate) mod width;
 
 use std::collections::VecDeque;
 
-use keys::{Decoder, Key};
+use keystrokes::{Decoder, Key};
 use render::View;
 use width::{char_width, str_width};
 

@@ -7,7 +7,7 @@
 //! and what the emulated terminal row shows is exactly what a full redraw
 //! would show.
 
-use super::keys::{Decoder, Key};
+use super::keystrokes::{Decoder, Key};
 use super::render::sanitize_prompt;
 use super::width::{WIDE, ZERO, char_width, str_width};
 use super::{EditEvent, LineEditor};

@@ -16,7 +16,7 @@
 //!   server and the command-line tool may open it at the same time; on unix
 //!   it is created with mode 0600 (and a missing parent directory with 0700).
 
-pub mod keys;
+pub mod ssh_keys;
 pub mod throttle;
 
 #[cfg(test)]

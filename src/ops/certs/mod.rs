@@ -23,8 +23,8 @@
 
 mod files;
 mod info;
+mod reloadable;
 mod selfsigned;
-mod tls;
 
 #[cfg(test)]
 mod tests;
@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use rustls::ServerConfig;
 
-pub use tls::ReloadableTls;
+pub use reloadable::ReloadableTls;
 
 /// Validity used by callers that have no better idea (e.g. the first run).
 pub const DEFAULT_DAYS: u32 = 365;
@@ -219,8 +219,8 @@ impl CheckReport {
 /// provider, no client authentication, no ALPN. The same certificate is
 /// served whatever SNI name the client sends (or none).
 pub fn load_server_config(paths: &CertPaths) -> Result<Arc<ServerConfig>, CertError> {
-    let loaded = tls::load_pair(paths)?;
-    tls::server_config(Arc::new(rustls::sign::SingleCertAndKey::from(
+    let loaded = reloadable::load_pair(paths)?;
+    reloadable::server_config(Arc::new(rustls::sign::SingleCertAndKey::from(
         Arc::unwrap_or_clone(loaded.key),
     )))
 }
@@ -369,7 +369,7 @@ pub fn check(paths: &CertPaths) -> Result<CheckReport, CertError> {
                 problems.push(e.to_string());
             }
             let certified = files::parse_key(&paths.key, &key_file.bytes)
-                .and_then(|key| tls::certify(chain.clone(), key, paths));
+                .and_then(|key| reloadable::certify(chain.clone(), key, paths));
             if let Err(e) = certified {
                 problems.push(e.to_string());
             }

@@ -110,7 +110,7 @@ pub async fn run_session<S>(
         let _ = port.set_flags(flags).await;
     }
 
-    let mut conn = Conn {
+    let mut conn = TelnetConn {
         engine: TelnetEngine::new(EngineLimits {
             max_line: limits.max_line_length,
             max_subneg: MAX_SUBNEG,
@@ -170,7 +170,7 @@ pub async fn run_session<S>(
 }
 
 /// What the telnet side of one connection owns.
-struct Conn {
+struct TelnetConn {
     /// Telnet protocol state.
     engine: TelnetEngine,
     /// Bytes produced but not yet handed to the writer.
@@ -187,7 +187,7 @@ struct Conn {
     named: bool,
 }
 
-impl Conn {
+impl TelnetConn {
     /// Hands pending output to the writer, compressed when MCCP2 is on.
     fn flush(&mut self) {
         self.mccp.flush(&mut self.out, &mut self.output);

@@ -1,6 +1,6 @@
 //! The server session registry and the handle the login screen and the App act through.
 //!
-//! [`ServerSessions`] is owned by the server's main task alone. [`World`] borrows it together
+//! [`ServerSessions`] is owned by the server's main task alone. [`Effects`] borrows it together
 //! with the outbox of link messages for one step of work, so every change to a session and
 //! every message to the portal goes through one place.
 
@@ -99,7 +99,7 @@ impl ServerSessions {
 }
 
 /// What the login screen and the App act through for one step of work.
-pub struct World<'a> {
+pub struct Effects<'a> {
     /// The registry.
     pub sessions: &'a mut ServerSessions,
     /// Link messages to send when the step ends.
@@ -108,7 +108,7 @@ pub struct World<'a> {
     pub jobs: &'a mut Vec<(SessionId, Job)>,
 }
 
-impl World<'_> {
+impl Effects<'_> {
     /// Sends messages to one session (Evennia's `data_out`).
     pub fn data_out(&mut self, id: SessionId, messages: Vec<Message>) {
         self.out.push(ServerMsg::DataOut { id, messages });
