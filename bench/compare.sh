@@ -7,8 +7,9 @@
 #
 # Each DIR holds a release `portcullis` and `portcullis-bench` (e.g. target/release of a
 # worktree at the commit to compare). Scenarios per turn: round trip with 1, 10 and 100
-# clients (a line that is not a command, answered to that client alone), and 2,000 idle
-# telnet sessions held (portal + server resident memory per session). Results go to
+# clients (a line that is not a command, answered to that client alone; latency, throughput,
+# and the portal's CPU time per line, which the machine's other work disturbs less), and
+# 2,000 idle telnet sessions held (portal + server resident memory per session). Results go to
 # $OUT (default target/compare/) as one JSON file a run, and a table on stdout.
 # Everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
@@ -75,18 +76,32 @@ stop() {
     PID=""
 }
 
+# CPU time (clock ticks, user + system) of the portal process (the server's is mostly the
+# argon2 of each client's login, which would drown the per-line cost).
+cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$PID/stat"
+}
+HZ=$(getconf CLK_TCK)
+
 login=(--password bench-password --login "connect {user} {password}" --create "create {user} {password}")
 
 for round in $(seq 1 "$ROUNDS"); do
     for side in A B; do
         dir=$A; [ "$side" = B ] && dir=$B
         for n in 1 10 100; do
-            case $n in 1) lines=300 ;; 10) lines=100 ;; *) lines=30 ;; esac
+            case $n in 1) lines=3000 ;; 10) lines=1000 ;; *) lines=200 ;; esac
             start "$dir" "$side"
+            # Accounts first (argon2 is most of the CPU of a login), then the measured run.
+            "$dir/portcullis-bench" --quiet roundtrip --addr "$ADDR" "${login[@]}" \
+                --user-prefix "r$round" --clients "$n" --lines 1 --say "{token}" \
+                --expect "{token}" --timeout 30 --connect-concurrency 64 >/dev/null
+            before=$(cpu_ticks)
             "$dir/portcullis-bench" --quiet --json "$OUT/rt-$n-$side-$round.json" roundtrip \
                 --addr "$ADDR" "${login[@]}" --user-prefix "r$round" --clients "$n" \
                 --lines "$lines" --say "{token}" --expect "{token}" --timeout 30 \
                 --connect-concurrency 64 >/dev/null
+            after=$(cpu_ticks)
+            echo "$(( (after - before) * 1000000 / HZ / (n * lines) ))" >"$OUT/cpu-$n-$side-$round.txt"
             stop
         done
         start "$dir" "$side"
@@ -119,6 +134,8 @@ for n in (1, 10, 100):
             print(f"{f'round trip {n} clients {q} (ms)':<34} {r:>3} {va!s:>12} {vb!s:>12}")
         va = find(a, "results", "lines_per_sec"); vb = find(b, "results", "lines_per_sec")
         print(f"{f'round trip {n} clients lines/s':<34} {r:>3} {va!s:>12} {vb!s:>12}")
+        ca = open(f"{out}/cpu-{n}-A-{r}.txt").read().strip(); cb = open(f"{out}/cpu-{n}-B-{r}.txt").read().strip()
+        print(f"{f'round trip {n} cl. portal CPU µs/line':<34} {r:>3} {ca:>12} {cb:>12}")
 for r in range(1, rounds + 1):
     a = load(f"{out}/hold-A-{r}.json"); b = load(f"{out}/hold-B-{r}.json")
     va = find(a, "results", "kib_per_session"); vb = find(b, "results", "kib_per_session")

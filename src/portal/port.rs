@@ -138,6 +138,10 @@ impl From<Stopped> for CloseReason {
     }
 }
 
+// Each sending method builds its event and awaits the channel's send directly, with no
+// helper `async fn` in between: nested async calls keep the event once per level in every
+// session task's state (measured with `size_of_val` on the telnet session's future: 2,472
+// bytes with a helper, 2,384 without; 2,344 before the port existed).
 impl PortInput {
     /// An input side to `core` without opening a session, for unit tests of front ends.
     #[cfg(test)]
@@ -155,18 +159,14 @@ impl PortInput {
         self.max_line
     }
 
-    async fn send(&self, ev: CoreEvent) -> Result<(), Stopped> {
-        self.core.send(ev).await.map_err(|_| Stopped)
-    }
-
     /// A line the player typed becomes `data_in` `text`, cleaned of control characters.
     /// (Cutting is the front end's: some cut bytes before decoding, see [`PortInput::cut`].)
     pub async fn line(&self, line: &str) -> Result<(), Stopped> {
-        self.send(CoreEvent::DataIn {
+        let ev = CoreEvent::DataIn {
             id: self.id,
             messages: vec![Message::text(markup::sanitize_input(line))],
-        })
-        .await
+        };
+        self.core.send(ev).await.map_err(|_| Stopped)
     }
 
     /// A line cut to `max_line_length`, and the notice for the player when it was.
@@ -181,11 +181,11 @@ impl PortInput {
 
     /// An out-of-band message (GMCP, MSDP, the page's own) becomes `data_in` as it is.
     pub async fn oob(&self, message: Message) -> Result<(), Stopped> {
-        self.send(CoreEvent::DataIn {
+        let ev = CoreEvent::DataIn {
             id: self.id,
             messages: vec![message],
-        })
-        .await
+        };
+        self.core.send(ev).await.map_err(|_| Stopped)
     }
 
     /// Tells the core what the front end learnt about the client (a partial protocol_flags
@@ -194,38 +194,38 @@ impl PortInput {
         if flags.is_empty() {
             return Ok(());
         }
-        self.send(CoreEvent::Flags { id: self.id, flags }).await
+        let ev = CoreEvent::Flags { id: self.id, flags };
+        self.core.send(ev).await.map_err(|_| Stopped)
     }
 
     /// An SSH shell started (the server logs the authenticated account in).
     pub async fn shell(&self) -> Result<(), Stopped> {
-        self.send(CoreEvent::Start {
+        let ev = CoreEvent::Start {
             id: self.id,
             start: crate::shared::link::Start::Shell,
-        })
-        .await
+        };
+        self.core.send(ev).await.map_err(|_| Stopped)
     }
 
     /// An SSH client asked to run one command.
     pub async fn exec(&self, command: &str) -> Result<(), Stopped> {
-        self.send(CoreEvent::Start {
+        let ev = CoreEvent::Start {
             id: self.id,
             start: crate::shared::link::Start::Exec {
                 command: markup::sanitize_input(command),
             },
-        })
-        .await
+        };
+        self.core.send(ev).await.map_err(|_| Stopped)
     }
 
     /// The session ended; the core forgets it and tells the server.
     pub async fn closed(&self, reason: CloseReason) {
         tracing::info!(%reason, "disconnected");
-        let _ = self
-            .send(CoreEvent::Closed {
-                id: self.id,
-                reason,
-            })
-            .await;
+        let ev = CoreEvent::Closed {
+            id: self.id,
+            reason,
+        };
+        let _ = self.core.send(ev).await;
     }
 }
 
