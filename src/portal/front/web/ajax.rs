@@ -13,6 +13,7 @@
 
 use super::http::{Request, Response};
 use super::hub::Lookup;
+use super::input::FromPage;
 use super::session::Frame;
 use super::{WebShared, resume};
 use crate::shared::session::Protocol;
@@ -98,7 +99,7 @@ async fn input(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
     let mut messages = Vec::with_capacity(items.len());
     for item in items {
         match super::input::parse_message(item) {
-            Ok(m) => messages.push(m),
+            Ok(m) => messages.push(FromPage::from(m)),
             Err(why) => return Response::error(400, &format!("bad message: {why}")),
         }
     }
@@ -107,7 +108,7 @@ async fn input(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
     let first = req
         .header("x-portcullis-input-seq")
         .and_then(|n| n.trim().parse::<u64>().ok());
-    let numbered = messages.iter().filter(|m| m.name != "hello").count() as u64;
+    let numbered = messages.iter().filter(|m| m.is_numbered()).count() as u64;
     let mut skip = session.input_arrived(first, numbered);
     if skip > 0 {
         tracing::info!(
@@ -116,7 +117,7 @@ async fn input(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
         );
     }
     messages.retain(|m| {
-        if m.name == "hello" || skip == 0 {
+        if !m.is_numbered() || skip == 0 {
             return true;
         }
         skip -= 1;

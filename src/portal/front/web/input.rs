@@ -11,14 +11,58 @@ use serde_json::{Map, Value};
 /// Longest out-of-band message name accepted from a browser.
 const MAX_NAME: usize = 64;
 
+/// What a page sent, by what it asks of the web front end: its own control messages (`hello`,
+/// `ack`) are typed here, apart from what goes to the game.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FromPage {
+    /// Lines the player typed (`text`).
+    Text(Message),
+    /// What the page knows about itself (`hello`), as protocol_flags.
+    Hello(Map<String, Value>),
+    /// The page has every message up to this number (`ack`, over a WebSocket); `None` when
+    /// the page gave no number.
+    Ack(Option<u64>),
+    /// Out-of-band input for the game (any other well-formed name).
+    Oob(Message),
+    /// Something the page may not send, and why.
+    Refused(&'static str),
+}
+
+impl From<Message> for FromPage {
+    fn from(m: Message) -> Self {
+        match m.name.as_str() {
+            "text" => FromPage::Text(m),
+            "hello" => FromPage::Hello(hello_flags(&m.kwargs)),
+            "ack" => FromPage::Ack(m.args.first().and_then(Value::as_u64)),
+            name if name.is_empty()
+                || name.len() > MAX_NAME
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+            {
+                FromPage::Refused("message names are letters, digits, '.', '_' or '-'")
+            }
+            _ => FromPage::Oob(m),
+        }
+    }
+}
+
+impl FromPage {
+    /// Whether the page numbers it among its input (all but `hello`), to send again what the
+    /// portal missed.
+    pub fn is_numbered(&self) -> bool {
+        !matches!(self, FromPage::Hello(_))
+    }
+}
+
 /// Takes what a browser sent: lines of `text` go to the core one by one (cut to
 /// `max_line_length` and cleaned of control characters, as telnet lines are), `hello`
-/// sets protocol_flags, other names pass to the server as out-of-band input.
-pub async fn data_in(session: &WebSession, messages: Vec<Message>) {
+/// sets protocol_flags, out-of-band names pass to the server.
+pub async fn data_in(session: &WebSession, messages: Vec<FromPage>) {
     let input = &session.input;
     for m in messages {
-        match m.name.as_str() {
-            "text" => {
+        match m {
+            FromPage::Text(m) => {
                 for arg in &m.args {
                     let Some(text) = arg.as_str() else {
                         refuse(session, "text arguments must be strings");
@@ -38,23 +82,14 @@ pub async fn data_in(session: &WebSession, messages: Vec<Message>) {
                     }
                 }
             }
-            "hello" => {
-                let flags = hello_flags(&m.kwargs);
+            FromPage::Hello(flags) => {
                 session.merge_flags(&flags);
                 let _ = input.flags(flags).await;
             }
-            name if name.is_empty()
-                || name.len() > MAX_NAME
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
-            {
-                refuse(
-                    session,
-                    "message names are letters, digits, '.', '_' or '-'",
-                );
-            }
-            _ => {
+            // Long-poll answers are acknowledged in a header; an `ack` here means nothing.
+            FromPage::Ack(_) => tracing::debug!("ack outside a websocket ignored"),
+            FromPage::Refused(why) => refuse(session, why),
+            FromPage::Oob(m) => {
                 if input.oob(m).await.is_err() {
                     return;
                 }
@@ -162,6 +197,21 @@ mod tests {
     }
 
     #[test]
+    fn the_pages_own_messages_are_typed_apart_from_the_games() {
+        let page = |v| FromPage::from(parse_message(v).unwrap());
+        assert_eq!(page(json!(["ack", [7]])), FromPage::Ack(Some(7)));
+        assert_eq!(page(json!(["ack", ["x"]])), FromPage::Ack(None));
+        assert!(
+            matches!(page(json!(["hello", [], {"width": 90}])), FromPage::Hello(f) if f["SCREENWIDTH"] == 90)
+        );
+        assert!(matches!(page(json!(["text", ["look"]])), FromPage::Text(_)));
+        assert!(matches!(page(json!(["Core.Ping"])), FromPage::Oob(_)));
+        assert!(matches!(page(json!(["bad name"])), FromPage::Refused(_)));
+        assert!(!page(json!(["hello"])).is_numbered());
+        assert!(page(json!(["ack", [1]])).is_numbered());
+    }
+
+    #[test]
     fn hello_sets_only_sane_flags() {
         let kwargs = json!({"client": "Portcullis web\u{1b}[31m", "version": "1", "width": 100,
             "height": 0, "screenreader": true});
@@ -191,7 +241,7 @@ mod tests {
             Message::text(format!("say {long}")),
             Message::text("say \u{1b}[31mred"),
         ];
-        data_in(&session, msgs).await;
+        data_in(&session, msgs.into_iter().map(FromPage::from).collect()).await;
         drop(tx);
         let mut lines = Vec::new();
         while let Ok(ev) = rx.try_recv() {

@@ -14,6 +14,7 @@
 use super::WebShared;
 use super::http::{Request, Response};
 use super::hub::Lookup;
+use super::input::FromPage;
 use super::session::{Frame, WebSession};
 use crate::shared::message::Message;
 use crate::shared::session::Protocol;
@@ -304,15 +305,16 @@ async fn run<S>(
                         Mode::Json => match serde_json::from_str::<Value>(text.as_str())
                             .map_err(|_| "not JSON")
                             .and_then(super::input::parse_message)
+                            .map(FromPage::from)
                         {
-                            Ok(m) if m.name == "ack" => {
-                                if let Some(n) = m.args.first().and_then(Value::as_u64) {
+                            Ok(FromPage::Ack(n)) => {
+                                if let Some(n) = n {
                                     session.ws_ack(n);
                                 }
                                 continue;
                             }
                             Ok(m) => {
-                                if m.name != "hello" {
+                                if m.is_numbered() {
                                     session.input_arrived(None, 1);
                                 }
                                 vec![m]
@@ -323,7 +325,7 @@ async fn run<S>(
                                 continue;
                             }
                         },
-                        Mode::Terminal => vec![Message::text(text.as_str())],
+                        Mode::Terminal => vec![FromPage::Text(Message::text(text.as_str()))],
                     };
                     super::input::data_in(&session, messages).await;
                 }
