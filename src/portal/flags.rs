@@ -93,15 +93,15 @@ pub fn mtts_flags(bits: u32, flags: &mut Map<String, Value>) {
     // The SSL bit is kept as MTTS_SSL (the client can do TLS): `SSL` itself means this
     // session's transport is encrypted, which the portal knows better than the client's claim.
     let table: [(u32, &str); 12] = [
-        (mtts::ANSI, "ANSI"),
+        (mtts::ANSI, flag::ANSI),
         (mtts::VT100, "VT100"),
-        (mtts::UTF8, "UTF-8"),
-        (mtts::COLORS_256, "XTERM256"),
+        (mtts::UTF8, flag::UTF8),
+        (mtts::COLORS_256, flag::XTERM256),
         (mtts::MOUSE_TRACKING, "MOUSE_TRACKING"),
         (mtts::OSC_COLOR_PALETTE, "OSC_COLOR_PALETTE"),
-        (mtts::SCREEN_READER, "SCREENREADER"),
+        (mtts::SCREEN_READER, flag::SCREENREADER),
         (mtts::PROXY, "PROXY"),
-        (mtts::TRUECOLOR, "TRUECOLOR"),
+        (mtts::TRUECOLOR, flag::TRUECOLOR),
         (mtts::MNES, "MNES"),
         (mtts::MSLP, "MSLP"),
         (mtts::SSL, "MTTS_SSL"),

@@ -252,9 +252,9 @@ fn options(w: &mut Effects, id: SessionId, rest: &str) {
                 return;
             }
             let k = if key.starts_with('w') || key.starts_with("screenw") {
-                "SCREENWIDTH"
+                flag::SCREENWIDTH
             } else {
-                "SCREENHEIGHT"
+                flag::SCREENHEIGHT
             };
             flags.insert(k.into(), Value::from(n));
         }
@@ -269,10 +269,10 @@ fn options(w: &mut Effects, id: SessionId, rest: &str) {
                     return;
                 }
             };
-            flags.insert("NOCOLOR".into(), Value::Bool(nocolor));
-            flags.insert("ANSI".into(), Value::Bool(ansi));
-            flags.insert("XTERM256".into(), Value::Bool(x256));
-            flags.insert("TRUECOLOR".into(), Value::Bool(truec));
+            flags.insert(flag::NOCOLOR.into(), Value::Bool(nocolor));
+            flags.insert(flag::ANSI.into(), Value::Bool(ansi));
+            flags.insert(flag::XTERM256.into(), Value::Bool(x256));
+            flags.insert(flag::TRUECOLOR.into(), Value::Bool(truec));
         }
         "encoding" => {
             let enc = match value.to_ascii_lowercase().as_str() {
@@ -283,19 +283,19 @@ fn options(w: &mut Effects, id: SessionId, rest: &str) {
                     return;
                 }
             };
-            flags.insert("ENCODING".into(), Value::from(enc));
-            flags.insert("UTF-8".into(), Value::Bool(enc == "utf-8"));
+            flags.insert(flag::ENCODING.into(), Value::from(enc));
+            flags.insert(flag::UTF8.into(), Value::Bool(enc == "utf-8"));
         }
         "screenreader" | "reader" => {
             let on = matches!(
                 value.to_ascii_lowercase().as_str(),
                 "on" | "yes" | "true" | "1"
             );
-            flags.insert("SCREENREADER".into(), Value::Bool(on));
+            flags.insert(flag::SCREENREADER.into(), Value::Bool(on));
         }
         "client" | "clientname" => {
             flags.insert(
-                "CLIENTNAME".into(),
+                flag::CLIENTNAME.into(),
                 Value::from(markup::strip(value).chars().take(40).collect::<String>()),
             );
         }
@@ -328,12 +328,12 @@ fn show_options(w: &mut Effects, id: SessionId) {
         } else {
             "not encrypted"
         },
-        markup::escape(s.flag_str("CLIENTNAME").unwrap_or("unknown")),
-        markup::escape(s.flag_str("TERM").unwrap_or("unknown")),
-        s.flag_u64("SCREENWIDTH").unwrap_or(80),
-        s.flag_u64("SCREENHEIGHT").unwrap_or(24),
+        markup::escape(s.flag_str(flag::CLIENTNAME).unwrap_or("unknown")),
+        markup::escape(s.flag_str(flag::TERM).unwrap_or("unknown")),
+        s.flag_u64(flag::SCREENWIDTH).unwrap_or(80),
+        s.flag_u64(flag::SCREENHEIGHT).unwrap_or(24),
         colour,
-        s.flag_str("ENCODING").unwrap_or("utf-8"),
+        s.flag_str(flag::ENCODING).unwrap_or("utf-8"),
         if caps.screen_reader { "yes" } else { "no" },
     );
     // Every protocol flag the session has, as negotiated (and set here).

@@ -6,6 +6,7 @@
 use super::session::{PageControl, WebSession};
 use crate::codec::markup;
 use crate::shared::message::Message;
+use crate::shared::session::flag;
 use serde_json::{Map, Value};
 
 /// Longest out-of-band message name accepted from a browser.
@@ -117,21 +118,21 @@ fn hello_flags(kwargs: &Map<String, Value>) -> Map<String, Value> {
                     .take(32)
                     .collect::<String>()
             });
-            flags.insert("CLIENTNAME".into(), Value::from(name));
+            flags.insert(flag::CLIENTNAME.into(), Value::from(name));
             if let Some(v) = version.filter(|v| !v.is_empty()) {
-                flags.insert("CLIENTVERSION".into(), Value::from(v));
+                flags.insert(flag::CLIENTVERSION.into(), Value::from(v));
             }
         }
     }
-    for (key, flag) in [("width", "SCREENWIDTH"), ("height", "SCREENHEIGHT")] {
+    for (key, name) in [("width", flag::SCREENWIDTH), ("height", flag::SCREENHEIGHT)] {
         if let Some(n) = kwargs.get(key).and_then(Value::as_u64)
             && (1..=1000).contains(&n)
         {
-            flags.insert(flag.into(), Value::from(n));
+            flags.insert(name.into(), Value::from(n));
         }
     }
     if let Some(b) = kwargs.get("screenreader").and_then(Value::as_bool) {
-        flags.insert("SCREENREADER".into(), Value::Bool(b));
+        flags.insert(flag::SCREENREADER.into(), Value::Bool(b));
     }
     flags
 }
