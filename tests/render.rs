@@ -18,13 +18,12 @@
 //! end as soon as the line arrives, never fixed sleeps.
 
 mod common;
+use common::piped::PipedChild;
 use common::*;
 use portcullis::codec::markup::ColourLevel;
 use portcullis::shared::caps::{ClientCaps, Encoding};
 use serde_json::json;
-use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::Command;
 use std::time::Instant;
 
 /// What each player says after each setting (after a `case N: ` tag): foreground colour,
@@ -187,13 +186,6 @@ fn double_iac(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// What a client program printed on stdout, and whether it has finished.
-#[derive(Default)]
-struct Received {
-    bytes: Vec<u8>,
-    closed: bool,
-}
-
 /// A command running `program` under `timeout`, so it cannot outlive the test.
 fn bounded(program: &str) -> Command {
     let mut cmd = Command::new("timeout");
@@ -203,91 +195,32 @@ fn bounded(program: &str) -> Command {
 
 /// A client program (`openssl s_client`, `ssh -tt`) with piped standard streams: what is
 /// written to its stdin goes to the server, its stdout is what the server sent, byte for byte.
-struct Piped {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    out: Arc<(Mutex<Received>, Condvar)>,
-    err: Arc<Mutex<Vec<u8>>>,
-}
+struct Piped(PipedChild);
 
 impl Piped {
     /// Runs `cmd` (made by [`bounded`]) with piped standard streams.
-    fn spawn(mut cmd: Command) -> Self {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-        let out: Arc<(Mutex<Received>, Condvar)> = Arc::default();
-        let mut so = child.stdout.take().unwrap();
-        let o = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            loop {
-                let n = so.read(&mut buf).unwrap_or(0);
-                let (m, c) = &*o;
-                let mut r = m.lock().unwrap();
-                if n == 0 {
-                    r.closed = true;
-                    c.notify_all();
-                    return;
-                }
-                r.bytes.extend_from_slice(&buf[..n]);
-                c.notify_all();
-            }
-        });
-        let err: Arc<Mutex<Vec<u8>>> = Arc::default();
-        let mut se = child.stderr.take().unwrap();
-        let e = err.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = se.read(&mut buf) {
-                if n == 0 {
-                    return;
-                }
-                e.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Piped {
-            stdin: child.stdin.take(),
-            child,
-            out,
-            err,
-        }
+    fn spawn(cmd: Command) -> Self {
+        Piped(PipedChild::spawn(cmd))
     }
 
     fn send(&mut self, bytes: &[u8]) {
-        let stdin = self.stdin.as_mut().expect("stdin already closed");
-        stdin.write_all(bytes).unwrap();
-        stdin.flush().unwrap();
+        self.0.send(bytes);
     }
 
     /// Waits (bounded by [`WAIT`]) until `check` holds for the bytes received.
     fn wait_until<T>(&self, what: &str, mut check: impl FnMut(&[u8]) -> Option<T>) -> T {
-        let deadline = Instant::now() + WAIT;
-        let (m, c) = &*self.out;
-        let mut r = m.lock().unwrap();
-        loop {
-            if let Some(t) = check(&r.bytes) {
-                return t;
-            }
-            let now = Instant::now();
-            if r.closed || now >= deadline {
-                let text = plain(&r.bytes);
-                drop(r);
-                panic!(
-                    "never got {what} ({}); text was:\n{text}\n--- stderr\n{}",
-                    if now >= deadline {
-                        "timed out"
-                    } else {
-                        "the client finished"
-                    },
-                    String::from_utf8_lossy(&self.err.lock().unwrap())
-                );
-            }
-            r = c.wait_timeout(r, deadline - now).unwrap().0;
-        }
+        self.0.wait_until(|r| check(&r.bytes)).unwrap_or_else(|u| {
+            panic!(
+                "never got {what} ({}); text was:\n{}\n--- stderr\n{}",
+                if u.timed_out {
+                    "timed out"
+                } else {
+                    "the client finished"
+                },
+                u.text,
+                self.0.stderr()
+            )
+        })
     }
 }
 
@@ -295,8 +228,8 @@ impl Drop for Piped {
     fn drop(&mut self) {
         // End of input first (s_client hangs up on it); then SIGTERM to this PID, which
         // `timeout` passes on.
-        drop(self.stdin.take());
-        terminate(&mut self.child);
+        drop(self.0.stdin.take());
+        terminate(&mut self.0.child);
     }
 }
 

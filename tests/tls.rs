@@ -11,13 +11,13 @@
 //! screen or the portal's log) with deadlines, never by fixed sleeps.
 
 mod common;
+use common::piped::{PipedChild, Received};
 use common::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const IAC: u8 = 255;
@@ -235,81 +235,32 @@ fn ssh_exec(p: &Portcullis, user: &str, password: &str, command: &[&str]) -> Run
 
 // A long-lived `openssl s_client` player.
 
-/// What an s_client has printed on stdout, and whether it has finished.
-#[derive(Default)]
-struct Received {
-    bytes: Vec<u8>,
-    closed: bool,
-}
-
 /// `openssl s_client -quiet -no_ign_eof` as a telnet client: what is written to its stdin goes
 /// to the server, what it prints on stdout is what the server sent.
 struct SClient {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    out: Arc<(Mutex<Received>, Condvar)>,
-    err: Arc<Mutex<Vec<u8>>>,
+    /// The s_client process and what it printed.
+    p: PipedChild,
     /// Index into `plain(bytes)` up to which `expect` has consumed text.
     seen: usize,
 }
 
 impl SClient {
     fn connect(port: u16) -> Self {
-        let mut child = Command::new("timeout")
-            .args(["-k", "5", CLIENT_LIFETIME_SECS, "openssl", "s_client"])
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "5", CLIENT_LIFETIME_SECS, "openssl", "s_client"])
             .arg("-connect")
             .arg(format!("127.0.0.1:{port}"))
             // -nocommands: a line starting with Q, R, k or K is text, not an s_client command.
-            .args(["-quiet", "-no_ign_eof", "-nocommands"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run openssl s_client");
-        let out: Arc<(Mutex<Received>, Condvar)> = Arc::default();
-        let mut so = child.stdout.take().unwrap();
-        let o = out.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            loop {
-                let n = so.read(&mut buf).unwrap_or(0);
-                let (m, c) = &*o;
-                let mut r = m.lock().unwrap();
-                if n == 0 {
-                    r.closed = true;
-                    c.notify_all();
-                    return;
-                }
-                r.bytes.extend_from_slice(&buf[..n]);
-                c.notify_all();
-            }
-        });
-        let err: Arc<Mutex<Vec<u8>>> = Arc::default();
-        let mut se = child.stderr.take().unwrap();
-        let e = err.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = se.read(&mut buf) {
-                if n == 0 {
-                    return;
-                }
-                e.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+            .args(["-quiet", "-no_ign_eof", "-nocommands"]);
         SClient {
-            stdin: child.stdin.take(),
-            child,
-            out,
-            err,
+            p: PipedChild::spawn(cmd),
             seen: 0,
         }
     }
 
     /// Sends raw bytes (s_client passes them on unchanged).
     fn send(&mut self, bytes: &[u8]) {
-        let stdin = self.stdin.as_mut().expect("stdin already closed");
-        stdin.write_all(bytes).unwrap();
-        stdin.flush().unwrap();
+        self.p.send(bytes);
     }
 
     fn send_line(&mut self, line: &str) {
@@ -317,36 +268,24 @@ impl SClient {
     }
 
     fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+        self.p.stderr()
     }
 
     /// Waits until `check` holds for what was received; panics with `what` after [`WAIT`] or
     /// when s_client finished first.
-    fn wait_until<T>(&self, what: &str, mut check: impl FnMut(&Received) -> Option<T>) -> T {
-        let deadline = Instant::now() + WAIT;
-        let (m, c) = &*self.out;
-        let mut r = m.lock().unwrap();
-        loop {
-            if let Some(t) = check(&r) {
-                return t;
-            }
-            let now = Instant::now();
-            if r.closed || now >= deadline {
-                let text = plain(&r.bytes);
-                drop(r);
-                panic!(
-                    "s_client never got {what} ({}); text after the last match:\n{}\n--- s_client stderr\n{}",
-                    if now >= deadline {
-                        "timed out"
-                    } else {
-                        "connection closed"
-                    },
-                    text.get(self.seen.min(text.len())..).unwrap_or(""),
-                    self.stderr()
-                );
-            }
-            r = c.wait_timeout(r, deadline - now).unwrap().0;
-        }
+    fn wait_until<T>(&self, what: &str, check: impl FnMut(&Received) -> Option<T>) -> T {
+        self.p.wait_until(check).unwrap_or_else(|u| {
+            panic!(
+                "s_client never got {what} ({}); text after the last match:\n{}\n--- s_client stderr\n{}",
+                if u.timed_out {
+                    "timed out"
+                } else {
+                    "connection closed"
+                },
+                u.text.get(self.seen.min(u.text.len())..).unwrap_or(""),
+                self.stderr()
+            )
+        })
     }
 
     /// Waits for `needle` in the text after what earlier expects consumed; returns the text up
@@ -402,7 +341,7 @@ impl SClient {
         self.wait_until("the end of the connection", |r| r.closed.then_some(()));
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.p.child.try_wait().unwrap() {
                 return status.code();
             }
             assert!(Instant::now() < deadline, "s_client did not exit");
@@ -412,22 +351,22 @@ impl SClient {
 
     /// Whether s_client is still running (its connection is open).
     fn running(&mut self) -> bool {
-        !self.out.0.lock().unwrap().closed && matches!(self.child.try_wait(), Ok(None))
+        !self.p.out.0.lock().unwrap().closed && matches!(self.p.child.try_wait(), Ok(None))
     }
 }
 
 impl Drop for SClient {
     fn drop(&mut self) {
         // End of input makes s_client hang up; SIGTERM (forwarded by `timeout`) if it does not.
-        drop(self.stdin.take());
+        drop(self.p.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = self.p.child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        terminate(&mut self.child);
+        terminate(&mut self.p.child);
     }
 }
 
