@@ -16,7 +16,7 @@
 //! the server's App). An upstream game (gateway mode) attaches here too, without a front end
 //! knowing which it talks to.
 
-use super::core::{CoreEvent, SESSION_CHANNEL, ServerStatus, ToSession};
+use super::core::{AuthAnswer, CoreEvent, SESSION_CHANNEL, ServerStatus, ToSession};
 use crate::codec::markup;
 use crate::shared::caps::ClientCaps;
 use crate::shared::message::Message;
@@ -216,6 +216,25 @@ impl PortInput {
             },
         };
         self.core.send(ev).await.map_err(|_| Stopped)
+    }
+
+    /// Asks whoever decides (today the server, which owns the accounts) whether an SSH client
+    /// may log in as `username` this way; `None` when no answer can come (the portal is
+    /// stopping). The caller bounds the wait: the server may be restarting.
+    pub async fn auth(
+        &self,
+        username: &str,
+        method: crate::shared::link::AuthMethod,
+    ) -> Result<oneshot::Receiver<AuthAnswer>, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        let ev = CoreEvent::Auth {
+            id: self.id,
+            username: username.to_string(),
+            method,
+            reply,
+        };
+        self.core.send(ev).await.map_err(|_| Stopped)?;
+        Ok(answer)
     }
 
     /// The session ended; the core forgets it and tells the server.

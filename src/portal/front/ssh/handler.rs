@@ -1,19 +1,19 @@
 //! The russh side of one SSH connection: a thin adapter (as in warpgate). Authentication is
-//! asked of the server through the core (the server owns the accounts); every channel event
+//! asked of the server through the session's port (the server owns the accounts); every channel event
 //! becomes an [`SshEvent`] on a bounded channel to the connection's task, which owns all
 //! session state. No callback waits on that task, so a slow player never stalls russh's
 //! connection loop; a client that floods past the event bound is disconnected.
 
-use crate::portal::core::{AuthAnswer, CoreEvent};
+use crate::portal::core::AuthAnswer;
+use crate::portal::port::PortInput;
 use crate::shared::link::AuthMethod;
-use crate::shared::session::SessionId;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::io::AsyncWrite;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// How long an authentication waits for the server (it may be restarting).
 const AUTH_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,34 +52,30 @@ pub enum SshError {
     Flood,
 }
 
-/// The russh handler: a thin adapter that asks the core and forwards events.
+/// The russh handler: a thin adapter that asks through the session's port and forwards
+/// events.
 pub struct SshHandler {
-    id: SessionId,
-    core: mpsc::Sender<CoreEvent>,
+    /// The session's input side: authentication is asked through it.
+    input: PortInput,
     events: mpsc::Sender<SshEvent>,
     registration_user: Option<String>,
     channel: Option<ChannelId>,
-    max_line: usize,
 }
 
 impl SshHandler {
-    /// The handler of session `id`: asks `core` about authentication, forwards channel
-    /// events to `events`, lets `registration_user` in without authentication, and refuses
-    /// commands longer than `max_line`.
+    /// The handler of the session `input` belongs to: asks through it about authentication,
+    /// forwards channel events to `events`, lets `registration_user` in without
+    /// authentication, and refuses commands longer than the session's line limit.
     pub fn new(
-        id: SessionId,
-        core: mpsc::Sender<CoreEvent>,
+        input: PortInput,
         events: mpsc::Sender<SshEvent>,
         registration_user: Option<String>,
-        max_line: usize,
     ) -> Self {
         SshHandler {
-            id,
-            core,
+            input,
             events,
             registration_user,
             channel: None,
-            max_line,
         }
     }
 
@@ -96,16 +92,9 @@ impl SshHandler {
 
     /// Asks the server whether `user` may log in this way.
     async fn ask(&self, user: &str, method: AuthMethod) -> Auth {
-        let (reply, answer) = oneshot::channel();
-        let ev = CoreEvent::Auth {
-            id: self.id,
-            username: user.to_string(),
-            method,
-            reply,
-        };
-        if self.core.send(ev).await.is_err() {
+        let Ok(answer) = self.input.auth(user, method).await else {
             return Auth::reject();
-        }
+        };
         match tokio::time::timeout(AUTH_ANSWER_TIMEOUT, answer).await {
             Ok(Ok(AuthAnswer { accepted: true, .. })) => Auth::Accept,
             Ok(Ok(AuthAnswer { reason, .. })) => {
@@ -317,7 +306,7 @@ impl russh::server::Handler for SshHandler {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if data.len() > self.max_line {
+        if data.len() > self.input.max_line() {
             session.channel_failure(channel)?;
             return Ok(());
         }

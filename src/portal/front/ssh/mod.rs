@@ -169,13 +169,7 @@ async fn run_connection(
     let _ = port.set_flags(flags).await;
 
     let (ev_tx, mut ev_rx) = mpsc::channel(EVENT_CHANNEL);
-    let handler = SshHandler::new(
-        port.id(),
-        core.clone(),
-        ev_tx,
-        shared.registration_user.clone(),
-        max_line,
-    );
+    let handler = SshHandler::new(port.input.clone(), ev_tx, shared.registration_user.clone());
     let deadline = tokio::time::Instant::now() + shared.auth_timeout;
     let started = tokio::time::timeout_at(
         deadline,
