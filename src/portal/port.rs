@@ -219,8 +219,9 @@ impl PortInput {
     }
 
     /// Asks whoever decides (today the server, which owns the accounts) whether an SSH client
-    /// may log in as `username` this way; `None` when no answer can come (the portal is
-    /// stopping). The caller bounds the wait: the server may be restarting.
+    /// may log in as `username` this way: the answer arrives on the returned receiver, which
+    /// the caller waits on within its own bound (the server may be restarting). `Stopped`
+    /// when the portal is stopping.
     pub async fn auth(
         &self,
         username: &str,
