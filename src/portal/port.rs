@@ -277,11 +277,6 @@ impl PortView {
     pub fn caps(&self) -> &ClientCaps {
         &self.caps
     }
-
-    /// The flags themselves.
-    pub fn flags(&self) -> &Map<String, Value> {
-        &self.flags
-    }
 }
 
 /// What the core sends one session.

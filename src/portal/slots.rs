@@ -59,18 +59,14 @@ impl<K: Eq + Hash + Clone> Slots<K> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The limit per key.
-    pub fn max_per_key(&self) -> usize {
-        self.max_per_key
-    }
-
     /// The limit in all.
     pub fn max_total(&self) -> usize {
         self.max_total
     }
 
     /// Places held now, in all.
-    pub fn in_use(&self) -> usize {
+    #[cfg(test)]
+    fn in_use(&self) -> usize {
         self.lock().total
     }
 

@@ -217,7 +217,7 @@ impl Server {
         }
     }
 
-    fn world(&mut self) -> (Effects<'_>, &mut LoginScreen, &mut dyn App, &AccountStore) {
+    fn effects(&mut self) -> (Effects<'_>, &mut LoginScreen, &mut dyn App, &AccountStore) {
         (
             Effects {
                 sessions: &mut self.sessions,
@@ -250,7 +250,7 @@ impl Server {
                 s.load_sync_data(session);
                 self.sessions.insert(s);
                 if screen {
-                    let (mut w, login, _, _) = self.world();
+                    let (mut w, login, _, _) = self.effects();
                     login.show(&mut w, id);
                 }
             }
@@ -260,13 +260,13 @@ impl Server {
                     .get(id)
                     .is_some_and(|s| s.session.data.logged_in);
                 if logged_in {
-                    let (mut w, _, app, _) = self.world();
+                    let (mut w, _, app, _) = self.effects();
                     app.at_logout(&mut w, id, &reason);
                 }
                 self.sessions.remove(id);
                 if logged_in {
                     let world_name = self.world_name.clone();
-                    let (mut w, ..) = self.world();
+                    let (mut w, ..) = self.effects();
                     inputfuncs::report_players(&mut w, &world_name);
                 }
             }
@@ -324,7 +324,7 @@ impl Server {
             let logged_in = data.logged_in;
             // An SSH session that has not started its shell yet sees nothing until it does.
             let waiting_ssh = data.protocol_key == Protocol::Ssh && !ssh::shell_started(data);
-            let (mut w, login, app, _) = self.world();
+            let (mut w, login, app, _) = self.effects();
             if logged_in {
                 app.at_sync(&mut w, id, reason);
             } else if !waiting_ssh {
@@ -365,7 +365,7 @@ impl Server {
                 m
             };
             let world_name = self.world_name.clone();
-            let (mut w, login, app, store) = self.world();
+            let (mut w, login, app, store) = self.effects();
             if m.name != "text" && inputfuncs::handle(&mut w, id, &world_name, &m) {
                 continue;
             }
@@ -413,15 +413,15 @@ impl Server {
         };
         match outcome {
             Outcome::PasswordChanged => {
-                let (mut w, ..) = self.world();
+                let (mut w, ..) = self.effects();
                 w.msg(id, "|gPassword changed.|n");
             }
             Outcome::WrongPassword => {
-                let (mut w, ..) = self.world();
+                let (mut w, ..) = self.effects();
                 w.msg(id, "|rThat is not your current password.|n");
             }
             Outcome::Info(text) => {
-                let (mut w, ..) = self.world();
+                let (mut w, ..) = self.effects();
                 w.msg(id, text);
             }
             Outcome::Error(e)
@@ -430,11 +430,11 @@ impl Server {
                     .get(id)
                     .is_some_and(|s| s.session.data.logged_in) =>
             {
-                let (mut w, ..) = self.world();
+                let (mut w, ..) = self.effects();
                 w.msg(id, format!("|r{e}|n"));
             }
             outcome => {
-                let (mut w, login, _, _) = self.world();
+                let (mut w, login, _, _) = self.effects();
                 if let Some(account) = login.job_done(&mut w, id, outcome) {
                     self.log_in(id, account.id, account.name);
                 }
@@ -467,13 +467,13 @@ impl Server {
             account_id,
             account_name,
         });
-        let (mut w, _, app, _) = self.world();
+        let (mut w, _, app, _) = self.effects();
         // The connection screen's prompt ends here (a front end that keeps a prompt, like the
         // SSH line editor, clears it; an empty prompt shows nothing on telnet).
         w.prompt(id, "", true);
         app.at_login(&mut w, id);
         let world_name = self.world_name.clone();
-        let (mut w, ..) = self.world();
+        let (mut w, ..) = self.effects();
         inputfuncs::report_players(&mut w, &world_name);
     }
 }

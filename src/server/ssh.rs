@@ -106,7 +106,7 @@ impl Server {
     /// Keeps the account an SSH client authenticated as, until its shell or command starts
     /// (kept in server_data, so a reload in between does not lose it).
     fn remember_ssh_account(&mut self, id: SessionId, account_id: i64, name: &str) {
-        let (mut w, ..) = self.world();
+        let (mut w, ..) = self.effects();
         w.set_server_data(
             id,
             SSH_ACCOUNT,
@@ -134,12 +134,12 @@ impl Server {
         {
             return;
         }
-        let (mut w, ..) = self.world();
+        let (mut w, ..) = self.effects();
         w.set_server_data(id, SSH_SHELL, serde_json::Value::Bool(true));
         match self.ssh_account(id) {
             Some((account_id, name)) => self.log_in(id, account_id, name),
             None => {
-                let (mut w, login, _, _) = self.world();
+                let (mut w, login, _, _) = self.effects();
                 login.show(&mut w, id);
             }
         }
@@ -148,7 +148,7 @@ impl Server {
     /// One command: run it as the authenticated account, then answer its exit status.
     fn ssh_exec(&mut self, id: SessionId, command: &str) {
         let Some((account_id, name)) = self.ssh_account(id) else {
-            let (mut w, ..) = self.world();
+            let (mut w, ..) = self.effects();
             w.msg(id, "Log in with a password or key to run commands.");
             self.out.push(ServerMsg::ExitStatus { id, code: 1 });
             return;
@@ -160,11 +160,11 @@ impl Server {
             s.session.data.account_name = Some(name);
         }
         let jobs_before = self.jobs.len();
-        let (mut w, _, app, _) = self.world();
+        let (mut w, _, app, _) = self.effects();
         let known = app.data_in(&mut w, id, &Message::text(command));
         if self.jobs.len() > jobs_before {
             self.jobs.truncate(jobs_before);
-            let (mut w, ..) = self.world();
+            let (mut w, ..) = self.effects();
             w.msg(id, "That command is not available over exec.");
             self.out.push(ServerMsg::ExitStatus { id, code: 1 });
             return;

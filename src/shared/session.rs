@@ -44,11 +44,6 @@ impl Protocol {
             Protocol::Ajax => "webclient/ajax",
         }
     }
-
-    /// Whether a browser carries the session (it is told the server's state).
-    pub const fn is_web(self) -> bool {
-        matches!(self, Protocol::WebSocket | Protocol::Ajax)
-    }
 }
 
 impl std::fmt::Display for Protocol {

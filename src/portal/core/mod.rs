@@ -131,6 +131,18 @@ struct PortalSession {
     _slot: Slot,
 }
 
+impl PortalSession {
+    /// Numbers `held` in the session's input and keeps it until a server acks it; the link
+    /// message that carries it.
+    fn hold(&mut self, held: Held) -> PortalMsg {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let msg = held.to_msg(self.session.data.id, seq);
+        self.pending.push_back((seq, held));
+        msg
+    }
+}
+
 /// The server link as the core sees it.
 #[derive(Debug)]
 enum ServerLink {
@@ -343,7 +355,7 @@ impl Core {
     }
 
     fn data_in(&mut self, id: SessionId, messages: Vec<Message>) {
-        let up = matches!(self.link, ServerLink::Up(_));
+        let up = self.is_up();
         let limits = &self.limits;
         let Some(e) = self.sessions.get_mut(&id) else {
             return;
@@ -377,11 +389,9 @@ impl Core {
         }
         let visible = messages.iter().any(|m| m.name == "text");
         e.session.touch(visible);
-        let seq = e.next_seq;
-        e.next_seq += 1;
-        e.pending.push_back((seq, Held::Data(messages.clone())));
+        let msg = e.hold(Held::Data(messages));
         if up {
-            self.to_server(PortalMsg::DataIn { id, seq, messages });
+            self.to_server(msg);
         }
     }
 
@@ -396,14 +406,7 @@ impl Core {
             return;
         }
         e.session.touch(false);
-        let seq = e.next_seq;
-        e.next_seq += 1;
-        let msg = PortalMsg::Start {
-            id,
-            seq,
-            start: start.clone(),
-        };
-        e.pending.push_back((seq, Held::Start(start)));
+        let msg = e.hold(Held::Start(start));
         if up {
             self.to_server(msg);
         }

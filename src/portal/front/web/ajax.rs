@@ -67,7 +67,7 @@ async fn open(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
     };
     if was_resumed {
         tracing::info!(
-            session = session.id,
+            session = session.id(),
             "browser came back to its session (long-poll)"
         );
     }
@@ -181,7 +181,7 @@ async fn close(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
-    tracing::info!(session = session.id, "the page closed its session");
+    tracing::info!(session = session.id(), "the page closed its session");
     session.end("closed by the page");
     Response::empty(204)
 }

@@ -153,7 +153,7 @@ pub async fn upgrade<S>(
             }
         },
     };
-    let span = tracing::info_span!("ws", session = session.id, resumed = was_resumed);
+    let span = tracing::info_span!("ws", session = session.id(), resumed = was_resumed);
     let resumed = was_resumed.then_some(seen);
     run(ws, session, mode, resumed, shared)
         .instrument(span)

@@ -107,8 +107,6 @@ impl State {
 /// One browser session.
 #[derive(Debug)]
 pub struct WebSession {
-    /// Portal session id.
-    pub id: SessionId,
     /// The token that finds it.
     pub token: String,
     /// The address that opened it (and the only one that may resume it).
@@ -153,7 +151,6 @@ impl WebSession {
         limit: usize,
     ) -> Self {
         WebSession {
-            id: input.id(),
             token,
             address,
             protocol,
@@ -163,6 +160,11 @@ impl WebSession {
             view: Mutex::new(view),
             limit,
         }
+    }
+
+    /// The portal session id.
+    pub fn id(&self) -> SessionId {
+        self.input.id()
     }
 
     /// Wakes on every change a transport or the pump might wait for.

@@ -15,7 +15,6 @@ pub(in crate::portal::front::web) fn session(limit: usize) -> Arc<WebSession> {
 /// A session whose input goes to `input`.
 pub(in crate::portal::front::web) fn session_to(limit: usize, input: PortInput) -> Arc<WebSession> {
     Arc::new(WebSession {
-        id: 1,
         token: "t".into(),
         address: IpAddr::from([127, 0, 0, 1]),
         protocol: Protocol::WebSocket,
