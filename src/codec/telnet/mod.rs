@@ -16,7 +16,12 @@
 //!   input, by `start`, or by explicit API calls, and never loop (RFC 1143).
 //! - After a [`TelnetEvent::NegotiationStorm`] the engine stops answering
 //!   negotiations but still assembles lines.
+//!
+//! [`client`] is the other role: a [`client::TelnetClient`] per player speaks to an existing
+//! telnet game in gateway mode, with its own parser and policy but these wire numbers, Q-method
+//! states and [`encode_subnegotiation`].
 
+pub mod client;
 mod codes;
 mod options;
 mod subneg;

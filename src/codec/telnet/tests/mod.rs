@@ -4,8 +4,10 @@
 //! - [`lines`]: line assembly and output encoding;
 //! - [`negotiation`]: RFC 1143 negotiation and the option table;
 //! - [`subnegotiation`]: NAWS, TTYPE/MTTS and CHARSET;
-//! - [`splits`]: split invariance (any split of the input yields the same replies/events).
+//! - [`splits`]: split invariance (any split of the input yields the same replies/events);
+//! - [`client`]: the client-role engine of gateway mode, with its own helpers.
 
+mod client;
 mod lines;
 mod negotiation;
 mod parsing;
