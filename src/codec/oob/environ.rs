@@ -2,8 +2,11 @@
 //! NEW-ENVIRON Standard) to learn the client's name, version, charset, MTTS
 //! bitvector and terminal type.
 //!
-//! Owns the server's `SEND` request ([`send_request`]) and the parsing of the
-//! client's `IS` / `INFO` replies ([`decode`]).
+//! Owns both roles. As the server (a player's client talks to us): our `SEND`
+//! request ([`send_request`]) and the parsing of the client's `IS` / `INFO`
+//! replies ([`decode`]). As the client (gateway mode, we talk to a game): the
+//! parsing of the game's `SEND` ([`decode_send`]) and our `IS` reply
+//! ([`encode_is`]).
 //!
 //! Request choice: MNES clients report these well-known variables as `VAR`
 //! (not `USERVAR`), so the request lists them explicitly as `VAR`s:
@@ -25,6 +28,24 @@
 //!   a trailing lone `ESC` → `Err`. Text is decoded as UTF-8 with invalid
 //!   sequences replaced by U+FFFD. Payloads over [`MAX_PAYLOAD`](super::MAX_PAYLOAD) → `Err`.
 //! - Variables are returned in wire order, duplicates kept.
+//!
+//! `SEND` decoding ([`decode_send`]) invariants:
+//! - The payload must start with `SEND` (1), then zero or more
+//!   `(VAR|USERVAR) [name]`; a name runs up to the next `VAR` or `USERVAR`,
+//!   with `ESC` as in [`decode`]. The type byte is kept: RFC 1572 asks for
+//!   `VAR`s and `USERVAR`s separately.
+//! - A type with an empty name means "every variable of that type"; a bare
+//!   `SEND` means every variable of both types and decodes as
+//!   `[(VAR, ""), (USERVAR, "")]`, so callers handle one shape.
+//! - A `VALUE`, stray bytes before the first type byte or a trailing lone `ESC`
+//!   → `Err`; payloads over [`MAX_PAYLOAD`](super::MAX_PAYLOAD) → `Err`, so the
+//!   list is bounded too.
+//!
+//! `IS` encoding ([`encode_is`]): `IS`, then per variable its type byte
+//! (`USERVAR` stays `USERVAR`, any other byte is written as `VAR`, so the
+//! framing cannot be broken), the name, and `VALUE value` when there is a
+//! value. The bytes 0..=3 (`VAR`, `VALUE`, `ESC`, `USERVAR`) in names and
+//! values are preceded by `ESC`, so [`decode`] gives back exactly the input.
 
 use super::{OobError, check_size};
 
@@ -155,4 +176,117 @@ fn finish((name, value): (Vec<u8>, Option<Vec<u8>>)) -> (String, Option<String>)
         String::from_utf8_lossy(&name).into_owned(),
         value.map(|v| String::from_utf8_lossy(&v).into_owned()),
     )
+}
+
+/// Decode a game's `SEND` payload into `(type, name)` pairs, `type` being
+/// [`VAR`] or [`USERVAR`] and an empty name meaning "all of that type" (see
+/// the module docs; a bare `SEND` asks for all of both).
+///
+/// # Errors
+/// [`OobError::TooLarge`], or [`OobError::Malformed`] for a payload that is
+/// not `SEND` or breaks the grammar in the module docs.
+pub fn decode_send(payload: &[u8]) -> Result<Vec<(u8, String)>, OobError> {
+    check_size(payload)?;
+    match payload.first() {
+        Some(&SEND) => {}
+        Some(_) => {
+            return Err(OobError::Malformed {
+                offset: 0,
+                reason: "NEW-ENVIRON payload is not SEND",
+            });
+        }
+        None => {
+            return Err(OobError::Malformed {
+                offset: 0,
+                reason: "empty NEW-ENVIRON payload",
+            });
+        }
+    }
+
+    let mut wanted = Vec::new();
+    // The request being read: its type and name so far.
+    let mut current: Option<(u8, Vec<u8>)> = None;
+    let mut bytes = payload.iter().copied().enumerate().skip(1);
+    while let Some((offset, b)) = bytes.next() {
+        match b {
+            VAR | USERVAR => {
+                if let Some(done) = current.replace((b, Vec::new())) {
+                    wanted.push(finish_name(done));
+                }
+            }
+            VALUE => {
+                return Err(OobError::Malformed {
+                    offset,
+                    reason: "VALUE in a NEW-ENVIRON SEND",
+                });
+            }
+            _ => {
+                let data = if b == ESC {
+                    match bytes.next() {
+                        Some((_, escaped)) => escaped,
+                        None => {
+                            return Err(OobError::Malformed {
+                                offset,
+                                reason: "ESC at end of NEW-ENVIRON payload",
+                            });
+                        }
+                    }
+                } else {
+                    b
+                };
+                match current.as_mut() {
+                    Some((_, name)) => name.push(data),
+                    None => {
+                        return Err(OobError::Malformed {
+                            offset,
+                            reason: "data before any VAR or USERVAR",
+                        });
+                    }
+                }
+            }
+        }
+    }
+    match current {
+        Some(done) => wanted.push(finish_name(done)),
+        None => {
+            wanted.push((VAR, String::new()));
+            wanted.push((USERVAR, String::new()));
+        }
+    }
+    Ok(wanted)
+}
+
+fn finish_name((kind, name): (u8, Vec<u8>)) -> (u8, String) {
+    (kind, String::from_utf8_lossy(&name).into_owned())
+}
+
+/// The payload of our `IS` reply: each `(type, name, value)` as `type name
+/// [VALUE value]`, escaped (see the module docs). Not yet IAC-escaped.
+#[must_use]
+pub fn encode_is(vars: &[(u8, &str, Option<&str>)]) -> Vec<u8> {
+    let size: usize = vars
+        .iter()
+        .map(|(_, name, value)| 2 + name.len() + value.map_or(0, str::len))
+        .sum();
+    let mut out = Vec::with_capacity(1 + size);
+    out.push(IS);
+    for &(kind, name, value) in vars {
+        out.push(if kind == USERVAR { USERVAR } else { VAR });
+        push_escaped(&mut out, name.as_bytes());
+        if let Some(value) = value {
+            out.push(VALUE);
+            push_escaped(&mut out, value.as_bytes());
+        }
+    }
+    out
+}
+
+/// Append `data`, putting `ESC` before each of the bytes `VAR`, `VALUE`, `ESC`, `USERVAR`.
+fn push_escaped(out: &mut Vec<u8>, data: &[u8]) {
+    for &b in data {
+        if matches!(b, VAR | VALUE | ESC | USERVAR) {
+            out.push(ESC);
+        }
+        out.push(b);
+    }
 }
