@@ -52,6 +52,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     /// The server process.
     pub server: ServerConfig,
+    /// Gateway mode: every front end leads to an existing telnet game instead.
+    pub gateway: GatewayConfig,
     /// Extra MSSP fields for MUD listing crawlers, e.g. `GENRE = "Social"`.
     pub mssp: std::collections::BTreeMap<String, String>,
 }
@@ -189,6 +191,74 @@ pub struct AccountsConfig {
     pub creation_window_secs: u64,
 }
 
+/// `[gateway]`
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Whether players are led to the upstream game instead of Portcullis' own server.
+    pub enabled: bool,
+    /// The game's plain telnet port, `host:port` (IPv6 in brackets).
+    pub upstream: String,
+    /// How the game learns each player's IP address.
+    pub client_address: ClientAddress,
+    /// How SSH players log in: `none` (any user name; the game has its own login) or
+    /// `accounts` (Portcullis accounts, as without the gateway).
+    pub ssh_auth: SshAuth,
+    /// Seconds one connection attempt to the game may take.
+    pub connect_timeout_secs: u64,
+    /// Attempts to reach the game again after it went away before the player is told and
+    /// closed (the delay doubles from half a second up to `reconnect_max_delay_secs`).
+    pub reconnect_attempts: u32,
+    /// Longest wait between two attempts, in seconds.
+    pub reconnect_max_delay_secs: u64,
+    /// Bytes of typed input held per player while the game is away; past it a line is
+    /// refused with a notice.
+    pub held_input_bytes: usize,
+    /// Bytes the game's compressed output (MCCP2) may inflate to from one read (reads are
+    /// 512 bytes while compressed); more is a compression bomb and ends that connection.
+    pub max_inflate_bytes: usize,
+}
+
+/// How the game learns a player's address, `[gateway] client_address`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAddress {
+    /// Answered when the game asks NEW-ENVIRON for `IPADDRESS` (MNES).
+    Mnes,
+    /// A HAProxy PROXY v1 (text) header, the first bytes written to the game.
+    ProxyV1,
+    /// A HAProxy PROXY v2 (binary) header, the first bytes written to the game.
+    ProxyV2,
+    /// Not told.
+    None,
+}
+
+/// How SSH players authenticate in gateway mode, `[gateway] ssh_auth`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SshAuth {
+    /// Any user name, no password: the game has its own login.
+    None,
+    /// Portcullis accounts (password or key), as without the gateway.
+    Accounts,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            enabled: false,
+            upstream: "127.0.0.1:4201".into(),
+            client_address: ClientAddress::Mnes,
+            ssh_auth: SshAuth::None,
+            connect_timeout_secs: 5,
+            reconnect_attempts: 10,
+            reconnect_max_delay_secs: 10,
+            held_input_bytes: 16 * 1024,
+            max_inflate_bytes: 1024 * 1024,
+        }
+    }
+}
+
 /// `[server]`
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -208,6 +278,7 @@ impl Default for Config {
             limits: Limits::default(),
             accounts: AccountsConfig::default(),
             server: ServerConfig::default(),
+            gateway: GatewayConfig::default(),
             mssp: std::collections::BTreeMap::new(),
         }
     }
@@ -404,6 +475,15 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "web.http_connections_per_address",
             c.web.http_connections_per_address,
         ),
+        (
+            "gateway.connect_timeout_secs",
+            c.gateway.connect_timeout_secs as usize,
+        ),
+        (
+            "gateway.reconnect_max_delay_secs",
+            c.gateway.reconnect_max_delay_secs as usize,
+        ),
+        ("gateway.held_input_bytes", c.gateway.held_input_bytes),
     ];
     for (key, v) in positive {
         if v == 0 {
@@ -441,6 +521,27 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             why: "must be a positive number".into(),
         });
     }
+    if c.gateway.enabled && !valid_host_port(&c.gateway.upstream) {
+        return Err(ConfigError::Value {
+            key: "gateway.upstream",
+            why: format!(
+                "{:?} is not host:port (e.g. \"127.0.0.1:4201\", \"[::1]:4201\", \"mud.example.org:4000\")",
+                c.gateway.upstream
+            ),
+        });
+    }
+    if c.gateway.enabled && c.gateway.ssh_auth == SshAuth::Accounts {
+        return Err(ConfigError::Value {
+            key: "gateway.ssh_auth",
+            why: "\"accounts\" is not built yet in gateway mode; use \"none\" (the game runs its own login)".into(),
+        });
+    }
+    if !(1024..=16 * 1024 * 1024).contains(&c.gateway.max_inflate_bytes) {
+        return Err(ConfigError::Value {
+            key: "gateway.max_inflate_bytes",
+            why: "must be between 1024 and 16777216 bytes".into(),
+        });
+    }
     if c.server.name.trim().is_empty() {
         return Err(ConfigError::Value {
             key: "server.name",
@@ -448,6 +549,23 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         });
     }
     Ok(())
+}
+
+/// Whether `s` is `host:port` with a port above 0 (a bracketed IPv6 address, an IPv4
+/// address or a host name).
+fn valid_host_port(s: &str) -> bool {
+    if s.parse::<SocketAddr>().is_ok_and(|a| a.port() > 0) {
+        return true;
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty()
+        && !host.contains(':')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
 #[cfg(test)]
@@ -494,6 +612,33 @@ mod tests {
         let l = load(&p).unwrap();
         assert_eq!(l.config.data_dir, d.path().join("state"));
         assert!(l.link_socket().starts_with(d.path()));
+    }
+
+    #[test]
+    fn gateway_upstream_must_be_host_and_port() {
+        for good in ["127.0.0.1:4201", "[::1]:4201", "mud.example.org:4000"] {
+            assert!(valid_host_port(good), "{good}");
+        }
+        for bad in [
+            "127.0.0.1",
+            "mud:0",
+            ":4000",
+            "::1:4000",
+            "a b:1",
+            "host:port",
+        ] {
+            assert!(!valid_host_port(bad), "{bad}");
+        }
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "[gateway]\nenabled = true\nupstream = \"nowhere\"\n",
+        );
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("gateway.upstream"), "{e}");
+        let p = write(d.path(), "[gateway]\nclient_address = \"smoke-signals\"\n");
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("client_address"), "{e}");
     }
 
     #[test]
