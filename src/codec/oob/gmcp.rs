@@ -70,6 +70,31 @@ fn is_name_char(c: char) -> bool {
 /// [`OobError::TooLarge`], [`OobError::InvalidUtf8`], [`OobError::Malformed`]
 /// (bad package name), [`OobError::InvalidJson`] or [`OobError::TooDeep`].
 pub fn decode(payload: &[u8]) -> Result<OobMessage, OobError> {
+    let (package, value) = split(payload)?;
+    let mut msg = OobMessage::new(package_to_name(package));
+    match value {
+        None => {}
+        Some(Value::Array(items)) => msg.args = items,
+        Some(Value::Object(map)) => msg.kwargs = map,
+        Some(scalar) => msg.args.push(scalar),
+    }
+    Ok(msg)
+}
+
+/// Decode a GMCP payload for passing on unchanged (gateway mode): the package name exactly
+/// as sent, and the JSON value, if any, as the one argument. [`encode`] gives the same
+/// package and the same JSON value back, whatever its shape (written compactly, with an
+/// object's keys in sorted order: receivers parse it, so neither changes what it says).
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_exact(payload: &[u8]) -> Result<OobMessage, OobError> {
+    let (package, value) = split(payload)?;
+    Ok(OobMessage::new(package).with_args(value.into_iter().collect()))
+}
+
+/// The package name and the JSON value of a payload, checked as [`decode`] documents.
+fn split(payload: &[u8]) -> Result<(&str, Option<Value>), OobError> {
     check_size(payload)?;
     let text = std::str::from_utf8(payload).map_err(|e| OobError::InvalidUtf8 {
         offset: e.valid_up_to(),
@@ -96,22 +121,16 @@ pub fn decode(payload: &[u8]) -> Result<OobMessage, OobError> {
             reason: "empty segment in GMCP package name",
         });
     }
-    let mut msg = OobMessage::new(package_to_name(package));
     let json = rest.trim_matches(|c: char| c.is_ascii_whitespace());
     if json.is_empty() {
-        return Ok(msg);
+        return Ok((package, None));
     }
     let value: Value =
         serde_json::from_str(json).map_err(|e| OobError::InvalidJson(e.to_string()))?;
     if exceeds_depth(&value, 0) {
         return Err(OobError::TooDeep { max: MAX_DEPTH });
     }
-    match value {
-        Value::Array(items) => msg.args = items,
-        Value::Object(map) => msg.kwargs = map,
-        scalar => msg.args.push(scalar),
-    }
-    Ok(msg)
+    Ok((package, Some(value)))
 }
 
 /// Map a (validated) GMCP package name to a portal message name.

@@ -279,3 +279,33 @@ fn gmcp_decode_is_total_on_random_bytes() {
         let _ = gmcp::decode(&input);
     }
 }
+
+/// A payload's package name and JSON value.
+fn split(payload: &[u8]) -> (String, Option<Value>) {
+    let text = String::from_utf8(payload.to_vec()).unwrap();
+    let (name, json) = text.split_once(' ').unwrap_or((&text, ""));
+    let value = (!json.is_empty()).then(|| serde_json::from_str(json).unwrap());
+    (name.to_owned(), value)
+}
+
+#[test]
+fn gmcp_exact_decoding_gives_the_same_package_and_value_back() {
+    for payload in [
+        &b"Core.Supports.Set [\"Char 1\"]"[..],
+        b"IRE.Rift.Change { \"name\": \"x\", \"amount\": 2 }",
+        b"Char.Vitals [[1,2],{\"a\":null}]",
+        b"Core.Ping",
+        b"Char.Items.List [\"one\"]",
+        b"Room.Info \"text\"",
+    ] {
+        let m = gmcp::decode_exact(payload).unwrap();
+        assert_eq!(
+            split(&gmcp::encode(&m)),
+            split(payload),
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+    assert!(gmcp::decode_exact(b"Bad..Name 1").is_err());
+    assert!(gmcp::decode_exact(b"X.Y {oops").is_err());
+}
