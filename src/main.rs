@@ -251,18 +251,33 @@ fn print_status(r: &StatusReport) {
     }
     println!("sessions: {}", r.sessions.len());
     if !r.sessions.is_empty() {
+        // Gateway mode adds where each session's leg to the game is.
+        let gateway = r.sessions.iter().any(|s| s.upstream.is_some());
+        let upstream = |s: Option<&str>| {
+            if gateway {
+                format!("  {}", s.unwrap_or("-"))
+            } else {
+                String::new()
+            }
+        };
         println!(
-            "{:>8}  {:<12} {:<40} {:<20} {:>6}",
-            "ID", "PROTOCOL", "ADDRESS", "ACCOUNT", "IDLE"
+            "{:>8}  {:<12} {:<40} {:<20} {:>6}{}",
+            "ID",
+            "PROTOCOL",
+            "ADDRESS",
+            "ACCOUNT",
+            "IDLE",
+            upstream(Some("UPSTREAM"))
         );
         for s in &r.sessions {
             println!(
-                "{:>8}  {:<12} {:<40} {:<20} {:>6}",
+                "{:>8}  {:<12} {:<40} {:<20} {:>6}{}",
                 s.id,
                 s.protocol,
                 s.address,
                 s.account.as_deref().unwrap_or("-"),
-                short_duration(s.idle_secs)
+                short_duration(s.idle_secs),
+                upstream(s.upstream.as_deref())
             );
         }
     }

@@ -8,6 +8,7 @@ pub mod control;
 pub mod core;
 pub mod flags;
 pub mod front;
+pub mod gateway;
 pub mod ids;
 pub mod info;
 pub mod link_end;
@@ -231,7 +232,11 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         cfg.mssp.clone(),
     ));
     let telnet_shared = telnet::TelnetShared::new(cfg.limits.clone(), info.clone());
-    let core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx, tls, info);
+    let mut core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx, tls, info);
+    if cfg.gateway.enabled {
+        tracing::info!(upstream = %cfg.gateway.upstream, client_address = ?cfg.gateway.client_address, "gateway mode: players are led to the upstream game");
+        core = core.with_gateway(gateway::Gateway::new(cfg.gateway.clone()), &core_tx);
+    }
 
     // Set once the core has stopped: the link and control sockets stop accepting.
     let (core_done, done) = watch::channel(false);

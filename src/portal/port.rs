@@ -12,9 +12,10 @@
 //!   applied, and the session's [`ClientCaps`] say how to render it — [`SessionPort::recv`];
 //! - **close**: one typed [`CloseReason`] — [`PortInput::closed`].
 //!
-//! The port is where a session is attached to what plays it: today the core (and through it
-//! the server's App). An upstream game (gateway mode) attaches here too, without a front end
-//! knowing which it talks to.
+//! The port is where a session is attached to what plays it: the core and through it the
+//! server's App, or in gateway mode an upstream game (the core hands input to the session's
+//! leg, which answers on the same channel). A front end does not need to know which: the
+//! game's text arrives as `raw` messages, rendered without markup by the same caps.
 
 use super::core::{AuthAnswer, CoreEvent, SESSION_CHANNEL, ServerStatus, ToSession};
 use crate::codec::markup;
@@ -22,7 +23,7 @@ use crate::shared::caps::ClientCaps;
 use crate::shared::message::Message;
 use crate::shared::session::{Protocol, SessionId, merge_flags};
 use serde_json::{Map, Value};
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
 /// Why a session ended. Its text is what the log, `status` and the server see.
@@ -126,6 +127,8 @@ pub struct PortInput {
     id: SessionId,
     core: mpsc::Sender<CoreEvent>,
     max_line: usize,
+    /// The session plays an upstream game (gateway mode), not the server.
+    upstream: bool,
 }
 
 /// The core has stopped; the session cannot go on.
@@ -146,7 +149,12 @@ impl PortInput {
     /// An input side to `core` without opening a session, for unit tests of front ends.
     #[cfg(test)]
     pub fn for_test(id: SessionId, core: mpsc::Sender<CoreEvent>, max_line: usize) -> Self {
-        PortInput { id, core, max_line }
+        PortInput {
+            id,
+            core,
+            max_line,
+            upstream: false,
+        }
     }
 
     /// The session id.
@@ -157,6 +165,19 @@ impl PortInput {
     /// The longest line a player may send, in bytes.
     pub fn max_line(&self) -> usize {
         self.max_line
+    }
+
+    /// Whether the session plays an upstream game (gateway mode): out-of-band messages then
+    /// pass to the game exactly as the client sent them.
+    pub fn upstream(&self) -> bool {
+        self.upstream
+    }
+
+    /// The front end knows what the client is (negotiation settled, page loaded): a gateway
+    /// session connects to the game now rather than at its bound. Harmless otherwise.
+    pub async fn ready(&self) -> Result<(), Stopped> {
+        let ev = CoreEvent::Ready { id: self.id };
+        self.core.send(ev).await.map_err(|_| Stopped)
     }
 
     /// A line the player typed becomes `data_in` `text`, cleaned of control characters.
@@ -318,7 +339,7 @@ impl SessionPort {
     pub async fn open(
         core: &mpsc::Sender<CoreEvent>,
         protocol: Protocol,
-        address: IpAddr,
+        peer: SocketAddr,
         max_line: usize,
     ) -> Result<Self, Refused> {
         let stopping = || Refused("The portal is shutting down.".into());
@@ -326,12 +347,13 @@ impl SessionPort {
         let (reply, answer) = oneshot::channel();
         let open = CoreEvent::Open {
             protocol,
-            address,
+            peer,
             handle,
             reply,
         };
         core.send(open).await.map_err(|_| stopping())?;
-        let id = answer.await.map_err(|_| stopping())?.map_err(Refused)?;
+        let opened = answer.await.map_err(|_| stopping())?.map_err(Refused)?;
+        let id = opened.id;
         tracing::Span::current().record("session", id);
         tracing::info!("connected");
         Ok(SessionPort {
@@ -339,6 +361,7 @@ impl SessionPort {
                 id,
                 core: core.clone(),
                 max_line,
+                upstream: opened.upstream,
             },
             view: PortView::default(),
             rx: PortReceiver { rx },
@@ -417,12 +440,23 @@ mod tests {
     async fn flag_changes_from_the_core_reach_the_caps_and_are_not_returned() {
         let (core, mut events) = mpsc::channel(4);
         let opener = tokio::spawn(async move {
-            SessionPort::open(&core, Protocol::Ssh, IpAddr::from([127, 0, 0, 1]), 10).await
+            SessionPort::open(
+                &core,
+                Protocol::Ssh,
+                SocketAddr::from(([127, 0, 0, 1], 5)),
+                10,
+            )
+            .await
         });
         let Some(CoreEvent::Open { handle, reply, .. }) = events.recv().await else {
             panic!("expected open");
         };
-        reply.send(Ok(7)).unwrap();
+        reply
+            .send(Ok(super::super::core::Opened {
+                id: 7,
+                upstream: false,
+            }))
+            .unwrap();
         let mut port = opener.await.unwrap().unwrap();
         assert_eq!(port.id(), 7);
         let mut f = Map::new();

@@ -104,6 +104,16 @@ impl ClientCaps {
         }
     }
 
+    /// A string of a `text` or `prompt` message rendered for this client: markup as
+    /// [`render`](Self::render) does, or, for a `raw` message, the string as it is.
+    pub fn render_str<'a>(&self, s: &'a str, raw: bool) -> std::borrow::Cow<'a, str> {
+        if raw {
+            std::borrow::Cow::Borrowed(s)
+        } else {
+            std::borrow::Cow::Owned(self.render(s))
+        }
+    }
+
     /// Text as bytes in the client's encoding.
     pub fn encode(&self, text: &str) -> Vec<u8> {
         match self.encoding {

@@ -92,6 +92,9 @@ pub struct SessionInfo {
     pub account: Option<String>,
     /// Seconds since the last visible command.
     pub idle_secs: f64,
+    /// In gateway mode, the session's leg to the game: `connected`, `reconnecting N` …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 /// What can go wrong talking to the portal.

@@ -74,6 +74,15 @@ impl Message {
         self.kwargs.get("echo").and_then(Value::as_bool)
     }
 
+    /// The `raw` option: the text is shown as it is, without markup (a game's own text in
+    /// gateway mode, with its own colour codes).
+    pub fn raw(&self) -> bool {
+        self.kwargs
+            .get("raw")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
     /// What the message asks of a front end (its name, read once here).
     pub fn kind(&self) -> Kind {
         match self.name.as_str() {

@@ -102,6 +102,8 @@ pub mod flag {
     pub const GMCP: &str = "GMCP";
     /// The client speaks MSDP.
     pub const MSDP: &str = "MSDP";
+    /// The SSH user name, which gateway mode offers the game as NEW-ENVIRON `USER`.
+    pub const USER: &str = "USER";
 }
 
 /// The whitelisted, serialisable state of a session that portal and server both keep.

@@ -1,13 +1,14 @@
 //! What the core is told and what it tells: [`CoreEvent`] (anything → the core), [`ToSession`]
 //! (the core → one session's front end), and the typed values they carry.
 
+use crate::portal::gateway::UpstreamState;
 use crate::portal::port::CloseReason;
 use crate::shared::control::{ControlRequest, ControlResponse};
 use crate::shared::link::{AuthMethod, PortalMsg, ServerMsg, Start};
 use crate::shared::message::Message;
 use crate::shared::session::{Protocol, SessionId};
 use serde_json::{Map, Value};
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
 /// Core → one session's front end (read through its [`super::port::SessionPort`]).
@@ -54,12 +55,25 @@ pub enum CoreEvent {
     Open {
         /// The front end's protocol.
         protocol: Protocol,
-        /// Peer IP address.
-        address: IpAddr,
+        /// Peer address (port 0 when the front end does not keep it).
+        peer: SocketAddr,
         /// Channel to the connection task.
         handle: mpsc::Sender<ToSession>,
-        /// The new id, or why the connection is refused.
-        reply: oneshot::Sender<Result<SessionId, String>>,
+        /// The new session, or why the connection is refused.
+        reply: oneshot::Sender<Result<Opened, String>>,
+    },
+    /// The front end knows what the client is (its negotiation settled, the SSH shell
+    /// started, the page loaded): a gateway session connects to the game now.
+    Ready {
+        /// Session.
+        id: SessionId,
+    },
+    /// A gateway session's leg to the game changed state.
+    Upstream {
+        /// Session.
+        id: SessionId,
+        /// Its new state.
+        state: UpstreamState,
     },
     /// Player input, normalised.
     DataIn {
@@ -137,6 +151,15 @@ pub enum CoreEvent {
         /// Why, for the log.
         reason: String,
     },
+}
+
+/// A session the core opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// Its id.
+    pub id: SessionId,
+    /// Whether it plays an upstream game (gateway mode) rather than the server.
+    pub upstream: bool,
 }
 
 /// The server's answer to an authentication request.

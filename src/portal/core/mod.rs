@@ -16,6 +16,7 @@ use super::info::PortalInfo;
 use super::port::CloseReason;
 use super::slots::{Full, Slot, Slots};
 use crate::ops::certs::ReloadableTls;
+use crate::portal::gateway::{Gateway, ToUpstream, UpstreamState};
 use crate::portal::ids::IdAllocator;
 use crate::shared::config::Limits;
 use crate::shared::control::{ControlResponse, ListenerInfo};
@@ -23,7 +24,7 @@ use crate::shared::link::{AuthMethod, PortalMsg, Start};
 use crate::shared::message::Message;
 use crate::shared::session::{Protocol, Session, SessionId, now_unix};
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -44,7 +45,7 @@ mod events;
 mod operator;
 mod server_link;
 
-pub use events::{AuthAnswer, CoreEvent, ServerStatus, ToSession};
+pub use events::{AuthAnswer, CoreEvent, Opened, ServerStatus, ToSession};
 
 /// An authentication request waiting for the server.
 #[derive(Debug)]
@@ -129,6 +130,17 @@ struct PortalSession {
     closing: bool,
     /// Its place among the portal's sessions (in all and from its address).
     _slot: Slot,
+    /// Its leg to the game, in gateway mode; such a session is not the server's.
+    upstream: Option<Upstream>,
+}
+
+/// A gateway session's leg, as the core sees it.
+#[derive(Debug)]
+struct Upstream {
+    /// To the leg; dropping it ends the leg.
+    tx: mpsc::Sender<ToUpstream>,
+    /// Where the leg is, for `status`.
+    state: UpstreamState,
 }
 
 impl PortalSession {
@@ -191,6 +203,9 @@ pub struct Core {
     tls: Option<Arc<ReloadableTls>>,
     /// Facts for clients; the core keeps its player count.
     info: Arc<PortalInfo>,
+    /// Gateway mode: where sessions are attached instead of the server, and the way back to
+    /// the core that each leg reports on.
+    gateway: Option<(Arc<Gateway>, mpsc::WeakSender<CoreEvent>)>,
 }
 
 impl Core {
@@ -220,7 +235,15 @@ impl Core {
             stop_tx,
             tls,
             info,
+            gateway: None,
         }
+    }
+
+    /// Attaches every new session to `gateway` (gateway mode); `core` is the core's own
+    /// event channel, for the legs' reports.
+    pub fn with_gateway(mut self, gateway: Arc<Gateway>, core: &mpsc::Sender<CoreEvent>) -> Self {
+        self.gateway = Some((gateway, core.downgrade()));
+        self
     }
 
     /// Runs until shutdown has finished.
@@ -263,12 +286,18 @@ impl Core {
         match ev {
             CoreEvent::Open {
                 protocol,
-                address,
+                peer,
                 handle,
                 reply,
             } => {
-                let r = self.open(protocol, address, handle);
+                let r = self.open(protocol, peer, handle);
                 let _ = reply.send(r);
+            }
+            CoreEvent::Ready { id } => self.send_upstream(id, ToUpstream::Ready),
+            CoreEvent::Upstream { id, state } => {
+                if let Some(u) = self.sessions.get_mut(&id).and_then(|e| e.upstream.as_mut()) {
+                    u.state = state;
+                }
             }
             CoreEvent::DataIn { id, messages } => self.data_in(id, messages),
             CoreEvent::Start { id, start } => self.start(id, start),
@@ -281,10 +310,14 @@ impl Core {
             CoreEvent::Flags { id, flags } => {
                 if let Some(e) = self.sessions.get_mut(&id) {
                     e.session.update_flags(&flags);
-                    self.to_server(PortalMsg::SyncOne {
-                        id,
-                        protocol_flags: flags,
-                    });
+                    if e.upstream.is_some() {
+                        self.send_upstream(id, ToUpstream::Flags(flags));
+                    } else {
+                        self.to_server(PortalMsg::SyncOne {
+                            id,
+                            protocol_flags: flags,
+                        });
+                    }
                 }
             }
             CoreEvent::Closed { id, reason } => self.closed(id, reason),
@@ -306,9 +339,10 @@ impl Core {
     fn open(
         &mut self,
         protocol: Protocol,
-        address: IpAddr,
+        peer: SocketAddr,
         handle: mpsc::Sender<ToSession>,
-    ) -> Result<SessionId, String> {
+    ) -> Result<Opened, String> {
+        let address = peer.ip();
         if self.shutting_down.is_some() {
             return Err("The portal is shutting down.".into());
         }
@@ -331,6 +365,17 @@ impl Core {
             }
         };
         let session = Session::init_session(id, protocol, &address.to_string());
+        let upstream = match &self.gateway {
+            Some((gateway, core)) => match core.upgrade() {
+                Some(core) => Some(Upstream {
+                    tx: gateway.attach(id, protocol, peer, handle.clone(), core),
+                    state: UpstreamState::Waiting,
+                }),
+                None => return Err("The portal is shutting down.".into()),
+            },
+            None => None,
+        };
+        let attached = upstream.is_some();
         let data = session.get_sync_data();
         self.sessions.insert(
             id,
@@ -342,8 +387,12 @@ impl Core {
                 bucket: Bucket::new(self.limits.command_burst),
                 closing: false,
                 _slot: slot,
+                upstream,
             },
         );
+        if attached {
+            return Ok(Opened { id, upstream: true });
+        }
         self.to_server(PortalMsg::Connect { session: data });
         if !self.is_up() {
             self.notice(
@@ -351,7 +400,33 @@ impl Core {
                 "The server is starting; what you type will be handled in a moment.",
             );
         }
-        Ok(id)
+        Ok(Opened {
+            id,
+            upstream: false,
+        })
+    }
+
+    /// Hands a gateway session's leg something to do, without waiting: a leg this far
+    /// behind has a game that stopped reading, and a line it cannot take is refused aloud.
+    fn send_upstream(&mut self, id: SessionId, cmd: ToUpstream) {
+        let Some(e) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let Some(u) = &e.upstream else {
+            return;
+        };
+        match u.tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(ToUpstream::Line(line))) => {
+                tracing::warn!(session = id, "the game is not taking input; line refused");
+                let text = format!("The game is not taking input; this was not sent: {line}");
+                send_or_close(e, ToSession::DataOut(vec![Message::text(text)]));
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(session = id, "the game is not taking input; update dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     }
 
     fn data_in(&mut self, id: SessionId, messages: Vec<Message>) {
@@ -372,6 +447,19 @@ impl Core {
             tracing::info!(session = id, "command rate exceeded; input refused");
             let text = format!("You are sending commands too fast; this was not run: {line}");
             send_or_close(e, ToSession::DataOut(vec![Message::text(text)]));
+            return;
+        }
+        if e.upstream.is_some() {
+            e.session.touch(messages.iter().any(|m| m.name == "text"));
+            for m in messages {
+                let cmd = match m.kind() {
+                    crate::shared::message::Kind::Text => {
+                        ToUpstream::Line(m.first_str().unwrap_or("").to_owned())
+                    }
+                    _ => ToUpstream::Oob(m),
+                };
+                self.send_upstream(id, cmd);
+            }
             return;
         }
         if e.pending.len() >= limits.input_buffer_lines {
@@ -406,6 +494,17 @@ impl Core {
             return;
         }
         e.session.touch(false);
+        if e.upstream.is_some() {
+            match start {
+                Start::Shell => self.send_upstream(id, ToUpstream::Ready),
+                Start::Exec { .. } => {
+                    let text = "This game runs no commands; connect with `ssh -t` for a terminal.";
+                    send_or_close(e, ToSession::DataOut(vec![Message::text(text)]));
+                    send_or_close(e, ToSession::ExitStatus(1));
+                }
+            }
+            return;
+        }
         let msg = e.hold(Held::Start(start));
         if up {
             self.to_server(msg);
@@ -458,6 +557,10 @@ impl Core {
         }
         tracing::info!(session = id, %reason, "session closed");
         self.count_players();
+        if e.upstream.is_some() {
+            // Dropping the entry dropped the way to its leg, which closes its connection.
+            return;
+        }
         self.to_server(PortalMsg::Disconnect {
             id,
             reason: reason.to_string(),
@@ -473,6 +576,8 @@ impl Core {
                 continue;
             }
             let d = &e.session.data;
+            // A game behind the gateway runs its own login.
+            let login = if e.upstream.is_some() { 0.0 } else { login };
             let reason = if !d.logged_in && login > 0.0 && now - d.conn_time > login {
                 Some("Login timed out.")
             } else if d.logged_in && idle > 0.0 && now - d.cmd_last_visible > idle {

@@ -90,6 +90,7 @@ impl Core {
                 address: e.session.data.address.clone(),
                 account: e.session.data.account_name.clone(),
                 idle_secs: e.session.idle_secs(),
+                upstream: e.upstream.as_ref().map(|u| u.state.to_string()),
             })
             .collect();
         sessions.sort_by_key(|s| s.id);

@@ -45,9 +45,11 @@ impl Core {
             SyncReason::Start
         };
         self.had_server = true;
+        // Sessions attached to an upstream game are not the server's.
         let sessions = self
             .sessions
             .values()
+            .filter(|e| e.upstream.is_none())
             .map(|e| e.session.get_sync_data())
             .collect::<Vec<_>>();
         tracing::info!(
@@ -85,7 +87,12 @@ impl Core {
         }
         tracing::warn!(%reason, "server link lost; input is held until a server links again");
         self.server_status(ServerStatus::Down);
-        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        let ids: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.upstream.is_none())
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             self.notice(
                 id,
@@ -221,7 +228,7 @@ impl Core {
     /// Tells every session how the server is; front ends that can show it (the browser's)
     /// do, the others have text notices where there are any.
     pub(super) fn server_status(&mut self, status: ServerStatus) {
-        for e in self.sessions.values_mut() {
+        for e in self.sessions.values_mut().filter(|e| e.upstream.is_none()) {
             send_or_close(e, ToSession::ServerStatus(status));
         }
     }

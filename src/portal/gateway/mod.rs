@@ -1,0 +1,113 @@
+//! Gateway mode: the portal as the front door of an existing telnet game.
+//!
+//! With `[gateway] enabled`, every session a front end opens is attached to an upstream
+//! **leg** ([`leg`]) instead of the server: a telnet client connection to the game, owned by
+//! the portal, so a server reload or crash never cuts a player off. The core keeps the session
+//! in its registry (limits, rate, `status`) and hands the leg the player's input; the leg
+//! sends the game's output straight to the session's front end.
+//!
+//! - [`answers`]: what the game is told about the player (TTYPE/MTTS, NAWS, NEW-ENVIRON);
+//! - [`text`]: the game's bytes as `text` and `prompt` messages;
+//! - [`proxy`]: the PROXY header that tells the game the player's address.
+
+pub mod answers;
+mod leg;
+pub mod proxy;
+pub mod text;
+
+use crate::portal::core::{CoreEvent, ToSession};
+use crate::shared::config::{ClientAddress, GatewayConfig};
+use crate::shared::message::Message;
+use crate::shared::session::{Protocol, SessionId};
+use answers::Answers;
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+/// Capacity of a leg's input channel (lines, flags, out-of-band messages).
+pub const LEG_CHANNEL: usize = 256;
+
+/// What the core hands a session's leg.
+#[derive(Debug)]
+pub enum ToUpstream {
+    /// The front end knows what the client is: connect now.
+    Ready,
+    /// A line the player typed (already cut and cleaned).
+    Line(String),
+    /// An out-of-band message from the player (GMCP, MSDP, the page's own).
+    Oob(Message),
+    /// The session's protocol_flags changed (window size, client …).
+    Flags(Map<String, Value>),
+}
+
+/// Where a leg is, for `portcullis status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamState {
+    /// Waiting for the front end to learn what the client is.
+    Waiting,
+    /// The first connection attempt.
+    Connecting,
+    /// Connected to the game.
+    Connected,
+    /// The game went away; this attempt (1-based) is next or under way.
+    Reconnecting(u32),
+    /// The leg ended; the session is closing.
+    Closed,
+}
+
+impl std::fmt::Display for UpstreamState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamState::Waiting => f.write_str("waiting"),
+            UpstreamState::Connecting => f.write_str("connecting"),
+            UpstreamState::Connected => f.write_str("connected"),
+            UpstreamState::Reconnecting(n) => write!(f, "reconnecting {n}"),
+            UpstreamState::Closed => f.write_str("closed"),
+        }
+    }
+}
+
+/// The gateway's settings, shared by every leg.
+#[derive(Debug)]
+pub struct Gateway {
+    /// `[gateway]`.
+    pub config: GatewayConfig,
+}
+
+impl Gateway {
+    /// The gateway for `config` (which has been validated).
+    pub fn new(config: GatewayConfig) -> Arc<Self> {
+        Arc::new(Gateway { config })
+    }
+
+    /// Starts the leg of a new session and returns the way to it. The leg connects once the
+    /// front end is ready, and ends when the returned sender is dropped.
+    pub fn attach(
+        self: &Arc<Self>,
+        id: SessionId,
+        protocol: Protocol,
+        peer: SocketAddr,
+        handle: mpsc::Sender<ToSession>,
+        core: mpsc::Sender<CoreEvent>,
+    ) -> mpsc::Sender<ToUpstream> {
+        let (tx, rx) = mpsc::channel(LEG_CHANNEL);
+        let ipaddress = (self.config.client_address == ClientAddress::Mnes).then_some(peer.ip());
+        let leg = leg::Leg {
+            id,
+            gateway: self.clone(),
+            peer,
+            answers: Answers::new(Map::new(), protocol, ipaddress),
+            handle,
+            core,
+            rx,
+            held: VecDeque::new(),
+            held_bytes: 0,
+        };
+        let span = tracing::info_span!("upstream", session = id);
+        tokio::spawn(leg.run().instrument(span));
+        tx
+    }
+}

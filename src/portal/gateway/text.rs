@@ -1,0 +1,184 @@
+//! The game's text, turned into the messages every front end renders: complete lines become
+//! one `text` message, the unfinished line before a GA/EOR (or a pause) becomes a `prompt`.
+//!
+//! Both carry the `raw` option (Evennia's word): the game's own ANSI colours and characters
+//! pass as they are, with no Portcullis markup applied. A telnet player therefore gets the
+//! game's bytes back, CR LF line ends included; an SSH player gets them through the line
+//! editor, a browser as lines it colours itself.
+//!
+//! Invariants:
+//! - What the game sent is never lost or reordered: every byte ends up in a line or a prompt,
+//!   in order (an unfinished line is held until its end, a prompt mark, a pause, or the bound).
+//! - Held bytes are bounded: an unfinished line longer than [`MAX_PARTIAL`] is passed on as
+//!   a line; at most three bytes of an unfinished UTF-8 character wait for the next read.
+//! - Bytes are decoded as UTF-8 where they are valid; any other byte is taken as ISO-8859-1
+//!   (old games send it), so nothing becomes U+FFFD and nothing is dropped.
+
+use crate::shared::message::Message;
+
+/// Longest unfinished line held waiting for its end, in bytes.
+pub const MAX_PARTIAL: usize = 16 * 1024;
+
+/// The `raw` option: text passes without markup.
+pub const RAW: &str = "raw";
+
+/// Game text in, messages out.
+#[derive(Debug, Default)]
+pub struct GameText {
+    /// The line being assembled, as bytes.
+    partial: Vec<u8>,
+}
+
+impl GameText {
+    /// Adds text from the game; complete lines are appended to `out` as one `text` message.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Message>) {
+        let mut lines: Vec<serde_json::Value> = Vec::new();
+        let mut rest = bytes;
+        while let Some(lf) = rest.iter().position(|&b| b == b'\n') {
+            self.partial.extend_from_slice(&rest[..lf]);
+            rest = &rest[lf + 1..];
+            if self.partial.last() == Some(&b'\r') {
+                self.partial.pop();
+            }
+            lines.push(decode(&self.partial).into());
+            self.partial.clear();
+        }
+        self.partial.extend_from_slice(rest);
+        if self.partial.len() > MAX_PARTIAL {
+            tracing::debug!(bytes = self.partial.len(), "unended game line passed on");
+            let cut = char_end(&self.partial);
+            let tail = self.partial.split_off(cut);
+            lines.push(decode(&self.partial).into());
+            self.partial = tail;
+        }
+        if !lines.is_empty() {
+            let mut m = Message::new("text").with(RAW, true);
+            m.args = lines;
+            out.push(m);
+        }
+    }
+
+    /// The game marked a prompt (GA or EOR), or went quiet with a line unfinished: that line
+    /// becomes a `prompt` message. Nothing when no line is unfinished.
+    pub fn prompt(&mut self, out: &mut Vec<Message>) {
+        if self.partial.is_empty() {
+            return;
+        }
+        let text = decode(&self.partial);
+        self.partial.clear();
+        out.push(Message::prompt(text).with(RAW, true));
+    }
+
+    /// Whether a line is waiting for its end.
+    pub fn has_partial(&self) -> bool {
+        !self.partial.is_empty()
+    }
+
+    /// Bytes held.
+    pub fn held(&self) -> usize {
+        self.partial.len()
+    }
+}
+
+/// Where `bytes` can be cut without splitting a UTF-8 character: before an unfinished
+/// sequence at the end (at most three bytes), else the end.
+fn char_end(bytes: &[u8]) -> usize {
+    let start = bytes.len().saturating_sub(3);
+    for i in (start..bytes.len()).rev() {
+        let b = bytes[i];
+        if b & 0xC0 != 0x80 {
+            let need = match b {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF7 => 4,
+                _ => 1,
+            };
+            return if bytes.len() - i < need {
+                i
+            } else {
+                bytes.len()
+            };
+        }
+    }
+    bytes.len()
+}
+
+/// UTF-8 where valid; every other byte as ISO-8859-1.
+pub fn decode(bytes: &[u8]) -> String {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return s.to_owned();
+    }
+    let mut s = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        s.push_str(chunk.valid());
+        s.extend(chunk.invalid().iter().map(|&b| char::from(b)));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn push(t: &mut GameText, bytes: &[u8]) -> Vec<Message> {
+        let mut out = Vec::new();
+        t.push(bytes, &mut out);
+        out
+    }
+
+    #[test]
+    fn lines_are_split_and_raw() {
+        let mut t = GameText::default();
+        let out = push(&mut t, b"Welcome\r\n\x1b[31mred\x1b[0m |r\r\nname: ");
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].args,
+            vec![json!("Welcome"), json!("\x1b[31mred\x1b[0m |r")]
+        );
+        assert_eq!(out[0].kwargs.get(RAW), Some(&json!(true)));
+        let mut out = Vec::new();
+        t.prompt(&mut out);
+        assert_eq!(out, vec![Message::prompt("name: ").with(RAW, true)]);
+        t.prompt(&mut out);
+        assert_eq!(out.len(), 1, "no second prompt without text");
+    }
+
+    #[test]
+    fn a_line_split_across_reads_is_one_line() {
+        let mut t = GameText::default();
+        assert!(push(&mut t, b"hel").is_empty());
+        assert!(push(&mut t, b"lo\r").is_empty());
+        let out = push(&mut t, b"\nx");
+        assert_eq!(out[0].args, vec![json!("hello")]);
+        assert_eq!(t.held(), 1);
+    }
+
+    #[test]
+    fn latin1_and_split_utf8_survive() {
+        assert_eq!(decode(b"caf\xe9"), "café");
+        let mut t = GameText::default();
+        assert!(push(&mut t, "é".as_bytes()[..1].as_ref()).is_empty());
+        let out = push(&mut t, b"\xa9\n");
+        assert_eq!(out[0].args, vec![json!("é")]);
+    }
+
+    #[test]
+    fn an_endless_line_is_bounded() {
+        let mut t = GameText::default();
+        let mut total = 0;
+        for _ in 0..100 {
+            for m in push(&mut t, &[b'x'; 1000]) {
+                total += m.lines().map(str::len).sum::<usize>();
+            }
+            assert!(t.held() <= MAX_PARTIAL);
+        }
+        assert_eq!(total + t.held(), 100_000);
+        // A multi-byte character is never cut in two.
+        let mut t = GameText::default();
+        let big = "é".repeat(MAX_PARTIAL);
+        for m in push(&mut t, big.as_bytes()) {
+            assert!(m.lines().all(|l| l.chars().all(|c| c == 'é')));
+        }
+    }
+}
