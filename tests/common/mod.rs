@@ -352,6 +352,18 @@ impl Telnet {
         }
     }
 
+    /// The same client on an accepted stream (a scripted game's side of a connection).
+    pub fn from_stream(stream: TcpStream) -> Self {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        Telnet {
+            stream,
+            raw: Vec::new(),
+            seen: 0,
+        }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
     }

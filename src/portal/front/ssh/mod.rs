@@ -156,7 +156,7 @@ async fn run_connection(
     shared: SshShared,
 ) {
     let max_line = shared.limits.max_line_length;
-    let mut port = match SessionPort::open(&core, Protocol::Ssh, peer.ip(), max_line).await {
+    let mut port = match SessionPort::open(&core, Protocol::Ssh, peer, max_line).await {
         Ok(port) => port,
         Err(refused) => {
             tracing::info!(%refused, "ssh connection refused");
@@ -292,6 +292,12 @@ impl SshConn {
             SshEvent::Authenticated { user } => {
                 tracing::info!(%user, "ssh authenticated");
                 self.authenticated = true;
+                if port.input.upstream() {
+                    // A game behind the gateway is offered the user name (NEW-ENVIRON USER).
+                    let mut flags = Map::new();
+                    flags.insert(flag::USER.into(), Value::from(user));
+                    port.set_flags(flags).await?;
+                }
             }
             SshEvent::ChannelOpen { channel, writer } => {
                 self.channel = Some(channel);
@@ -426,7 +432,7 @@ impl SshConn {
             match m.kind() {
                 Kind::Text => {
                     for s in m.lines() {
-                        let text = caps.render(s);
+                        let text = caps.render_str(s, m.raw());
                         if self.pty {
                             let mut out = Vec::new();
                             self.editor
@@ -438,13 +444,13 @@ impl SshConn {
                     }
                 }
                 Kind::Prompt => {
-                    let text = caps.render(m.first_str().unwrap_or(""));
+                    let text = caps.render_str(m.first_str().unwrap_or(""), m.raw());
                     if self.pty {
                         let mut out = Vec::new();
                         self.editor.set_prompt(&text, &mut out);
                         self.push(out);
                     } else if !text.is_empty() {
-                        self.push(text.into_bytes());
+                        self.push(text.into_owned().into_bytes());
                     }
                 }
                 Kind::OutOfBand => {

@@ -94,8 +94,7 @@ pub async fn run_session<S>(
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let limits = &shared.limits;
-    let mut port = match SessionPort::open(&core, protocol, peer.ip(), limits.max_line_length).await
-    {
+    let mut port = match SessionPort::open(&core, protocol, peer, limits.max_line_length).await {
         Ok(port) => port,
         Err(refused) => {
             let _ = writer.write_all(format!("{refused}\r\n").as_bytes()).await;
@@ -122,6 +121,7 @@ pub async fn run_session<S>(
         mccp: Mccp::new(shared.compressors.clone()),
         shared: shared.clone(),
         named: false,
+        ready: false,
     };
     conn.engine.start(&mut conn.out);
     conn.flush();
@@ -185,6 +185,8 @@ struct TelnetConn {
     shared: Arc<TelnetShared>,
     /// The client named itself (GMCP `Core.Hello` or MNES `CLIENT_NAME`).
     named: bool,
+    /// The port has been told the opening negotiation is over.
+    ready: bool,
 }
 
 impl TelnetConn {
@@ -199,6 +201,7 @@ impl TelnetConn {
         option: u8,
         payload: &[u8],
         flags: &mut Map<String, Value>,
+        upstream: bool,
     ) -> Vec<Message> {
         let decoded: Result<Vec<oob::OobMessage>, oob::OobError> = match option {
             telnet::GMCP => oob::gmcp::decode(payload).map(|m| vec![m]),
@@ -206,6 +209,13 @@ impl TelnetConn {
             telnet::NEW_ENVIRON => {
                 match oob::environ::decode(payload) {
                     Ok(vars) => {
+                        if upstream
+                            && let Some((name, _)) = vars
+                                .iter()
+                                .find(|(k, _)| k == "IPADDRESS" || k == flag::USER)
+                        {
+                            tracing::warn!(variable = %name, "client sent a NEW-ENVIRON variable the gateway owns; dropped");
+                        }
                         if vars.iter().any(|(k, v)| {
                             k == "CLIENT_NAME" && v.as_deref().is_some_and(|v| !v.trim().is_empty())
                         }) {
@@ -219,6 +229,11 @@ impl TelnetConn {
             }
             _ => return Vec::new(),
         };
+        // A game behind the gateway gets GMCP exactly as the client sent it (package name
+        // and value); what the client says about itself still becomes flags.
+        let exact = (upstream && option == telnet::GMCP)
+            .then(|| oob::gmcp::decode_exact(payload).ok())
+            .flatten();
         match decoded {
             Ok(msgs) => msgs
                 .into_iter()
@@ -233,6 +248,13 @@ impl TelnetConn {
                     }
                     if m.name == "supports_set" {
                         flags.insert("GMCP_SUPPORTS".into(), Value::Array(m.args.clone()));
+                    }
+                    if let Some(exact) = &exact {
+                        return Message {
+                            name: exact.name.clone(),
+                            args: exact.args.clone(),
+                            kwargs: exact.kwargs.clone(),
+                        };
                     }
                     Message {
                         name: m.name,
@@ -382,13 +404,18 @@ impl TelnetConn {
                     tracing::info!(option, "oversized subnegotiation discarded");
                 }
                 TelnetEvent::Subnegotiation { option, payload } => {
-                    oob_msgs.extend(self.oob_in(option, &payload, &mut flags));
+                    let upstream = port.input.upstream();
+                    oob_msgs.extend(self.oob_in(option, &payload, &mut flags, upstream));
                 }
                 // Handled by `Mccp::feed`: the rest of the input is inflated.
                 TelnetEvent::CompressionStart => {}
             }
         }
         let _ = port.set_flags(flags).await;
+        if !self.ready && self.engine.settled() {
+            self.ready = true;
+            port.input.ready().await?;
+        }
         for m in oob_msgs {
             port.input.oob(m).await?;
         }
@@ -407,13 +434,13 @@ impl TelnetConn {
             match m.kind() {
                 Kind::Text => {
                     for s in m.lines() {
-                        self.text_line(port, s);
+                        self.line_out(port, s, m.raw());
                     }
                 }
                 Kind::Prompt => {
                     if let Some(s) = m.first_str().filter(|s| !s.is_empty()) {
                         let caps = port.caps();
-                        let bytes = caps.encode(&caps.render(s));
+                        let bytes = caps.encode(&caps.render_str(s, m.raw()));
                         self.engine.encode_text(&bytes, &mut self.out);
                         self.engine.end_prompt(&mut self.out);
                     }
@@ -425,8 +452,13 @@ impl TelnetConn {
 
     /// Renders one line of text (markup, encoding) followed by a line break.
     fn text_line(&mut self, port: &SessionPort, s: &str) {
+        self.line_out(port, s, false);
+    }
+
+    /// One line followed by a line break: markup rendered, or a game's `raw` line as it is.
+    fn line_out(&mut self, port: &SessionPort, s: &str, raw: bool) {
         let caps = port.caps();
-        let mut bytes = caps.encode(&caps.render(s));
+        let mut bytes = caps.encode(&caps.render_str(s, raw));
         bytes.push(b'\n');
         self.engine.encode_text(&bytes, &mut self.out);
     }

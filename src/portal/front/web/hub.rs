@@ -99,10 +99,15 @@ impl Hub {
     ) -> Result<Arc<WebSession>, String> {
         let token = self.new_token().ok_or("Internal error; try again later.")?;
         let span = tracing::info_span!("conn", protocol = protocol.key(), peer = %address, session = tracing::field::Empty);
-        let mut port = SessionPort::open(&self.core, protocol, address, self.max_line)
-            .instrument(span.clone())
-            .await
-            .map_err(|refused| refused.to_string())?;
+        let mut port = SessionPort::open(
+            &self.core,
+            protocol,
+            std::net::SocketAddr::new(address, 0),
+            self.max_line,
+        )
+        .instrument(span.clone())
+        .await
+        .map_err(|refused| refused.to_string())?;
         // What the front end knows about a browser, told to the server as TTYPE/MTTS would.
         let mut told = Map::new();
         for key in [flag::ANSI, flag::XTERM256, flag::TRUECOLOR, flag::UTF8] {
@@ -112,6 +117,8 @@ impl Hub {
         told.insert(flag::ENCODING.into(), Value::from("utf-8"));
         told.insert(flag::CLIENTNAME.into(), Value::from("web browser"));
         let _ = port.set_flags(told).await;
+        // A page knows all it will say about itself at once.
+        let _ = port.input.ready().await;
         let (input, view, rx) = port.into_parts();
         let session = Arc::new(WebSession::new(
             token.clone(),

@@ -408,7 +408,7 @@ impl WebSession {
         let caps = *self.view().caps();
         msgs.into_iter()
             .map(|mut m| {
-                if m.kind() != Kind::OutOfBand {
+                if m.kind() != Kind::OutOfBand && !m.raw() {
                     for arg in &mut m.args {
                         if let Value::String(s) = arg {
                             *s = caps.render(s);

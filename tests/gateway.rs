@@ -1,0 +1,459 @@
+//! Gateway mode end to end: the real binary in front of a scripted game on 127.0.0.1, with
+//! raw telnet players. The test plays the game itself (a listener it accepts from), so every
+//! byte the game gets and sends is checked exactly: the banner and prompts, typed lines, the
+//! PROXY header, TTYPE/MTTS, NAWS and NEW-ENVIRON answers, GMCP both ways, MCCP2 from the
+//! game, a reboot with the player kept, a quit, and a game that misbehaves.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+const IAC: u8 = 255;
+const SB: u8 = 250;
+const SE: u8 = 240;
+const WILL: u8 = 251;
+const WONT: u8 = 252;
+const DO: u8 = 253;
+const GA: u8 = 249;
+const ECHO: u8 = 1;
+const TTYPE: u8 = 24;
+const NAWS: u8 = 31;
+const NEW_ENVIRON: u8 = 39;
+const MCCP2: u8 = 86;
+const GMCP: u8 = 201;
+
+/// The scripted game: a listener the test accepts connections from.
+struct Game {
+    listener: TcpListener,
+    port: u16,
+}
+
+impl Game {
+    fn new() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        Game { listener, port }
+    }
+
+    /// A game on a port that was just free.
+    fn on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        Game { listener, port }
+    }
+
+    /// The next connection Portcullis makes, as a raw telnet peer.
+    fn accept(&self) -> Telnet {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    return Telnet::from_stream(s);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "Portcullis never connected");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+}
+
+/// Portcullis in gateway mode in front of `game`, with `extra` keys in `[gateway]`.
+fn portal(game_port: u16, extra: &str) -> Portcullis {
+    Portcullis::start(&format!(
+        "[gateway]\nenabled = true\nupstream = \"127.0.0.1:{game_port}\"\n{extra}\n"
+    ))
+}
+
+/// The game waits for Portcullis to stop negotiating (its first bytes, if any), then the
+/// test goes on. Returns what arrived.
+fn settle(up: &mut Telnet) -> Vec<u8> {
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        up.pump();
+    }
+    std::mem::take(&mut up.raw)
+}
+
+#[test]
+fn the_games_bytes_reach_the_player_and_typed_lines_reach_the_game() {
+    let game = Game::new();
+    let p = portal(game.port, "");
+    let mut player = p.telnet();
+    let mut up = game.accept();
+    let banner = b"Welcome to Test MUD\r\n\x1b[1;31mred\x1b[0m |r|n 100%\r\nWhat is your name? ";
+    up.send(banner);
+    up.send(&[IAC, GA]);
+    let mut want = banner.to_vec();
+    want.extend_from_slice(&[IAC, GA]);
+    player.expect_raw(&want);
+
+    player.send_line("alice");
+    up.expect_raw(b"alice\r\n");
+    // An escaped IAC typed by the player is a character (ÿ), never a telnet command to the game.
+    player.send(b"say \xff\xff hi\r\n");
+    up.expect_raw("say ÿ hi\r\n".as_bytes());
+    assert!(
+        !up.raw.contains(&IAC),
+        "no telnet command reached the game: {:?}",
+        up.raw
+    );
+
+    let status = p.status();
+    assert!(status.contains("UPSTREAM"), "{status}");
+    assert!(status.contains("connected"), "{status}");
+
+    // A killed server takes nobody off the game.
+    let server = p.server_pid();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &server.to_string()])
+        .status();
+    p.log.wait_for("server link lost");
+    up.send(b"still here\r\n");
+    player.expect("still here");
+    player.send_line("look");
+    up.expect_raw(b"look\r\n");
+}
+
+#[test]
+fn the_game_learns_the_client_as_a_mud_client_would_tell_it() {
+    let game = Game::new();
+    let p = portal(game.port, "");
+    let mut player = p.telnet();
+    // The player's client: a window of 100x40, three terminal types, and agreement to what
+    // Portcullis offers.
+    player.send(&[IAC, WILL, NAWS, IAC, SB, NAWS, 0, 100, 0, 40, IAC, SE]);
+    player.send(&[IAC, WILL, TTYPE]);
+    for name in ["TESTCLIENT", "XTERM-256COLOR", "MTTS 13"] {
+        player.expect_subneg(TTYPE, 1);
+        player.clear();
+        let mut is = vec![IAC, SB, TTYPE, 0];
+        is.extend_from_slice(name.as_bytes());
+        is.extend_from_slice(&[IAC, SE]);
+        player.send(&is);
+    }
+    // A forged address from the client is dropped (and logged).
+    let mut forged = vec![IAC, WILL, NEW_ENVIRON, IAC, SB, NEW_ENVIRON, 0, 0];
+    forged.extend_from_slice(b"IPADDRESS\x016.6.6.6");
+    forged.extend_from_slice(&[IAC, SE]);
+    player.send(&forged);
+
+    let mut up = game.accept();
+    up.send(&[IAC, DO, NAWS, IAC, DO, TTYPE, IAC, DO, NEW_ENVIRON]);
+    up.expect_raw(&[IAC, WILL, NAWS]);
+    up.expect_raw(&[IAC, SB, NAWS, 0, 100, 0, 40, IAC, SE]);
+    let mut answers = Vec::new();
+    for n in 1..=3 {
+        up.send(&[IAC, SB, TTYPE, 1, IAC, SE]);
+        let is = up.expect_subneg(TTYPE, n);
+        answers.push(String::from_utf8_lossy(&is[1..]).into_owned());
+    }
+    // MTTS 13 (ANSI, UTF-8, 256 colours) plus PROXY (128) and MNES (512); not SSL.
+    assert_eq!(answers, ["TESTCLIENT", "XTERM-256COLOR", "MTTS 653"]);
+    let mut send = vec![IAC, SB, NEW_ENVIRON, 1, 0];
+    send.extend_from_slice(b"IPADDRESS");
+    send.extend_from_slice(&[0]);
+    send.extend_from_slice(b"CLIENT_NAME");
+    send.extend_from_slice(&[IAC, SE]);
+    up.send(&send);
+    let is = up.expect_subneg(NEW_ENVIRON, 1);
+    let text = String::from_utf8_lossy(&is).into_owned();
+    assert!(text.contains("IPADDRESS\x01127.0.0.1"), "{is:?}");
+    assert!(!text.contains("6.6.6.6"), "{is:?}");
+    assert!(text.contains("CLIENT_NAME\x01TESTCLIENT"), "{is:?}");
+    p.log.wait_for("the gateway owns; dropped");
+
+    // A resize reaches the game as NAWS.
+    player.send(&[IAC, SB, NAWS, 0, 120, 0, 50, IAC, SE]);
+    up.expect_raw(&[IAC, SB, NAWS, 0, 120, 0, 50, IAC, SE]);
+}
+
+#[test]
+fn a_password_prompt_hides_what_the_player_types() {
+    let game = Game::new();
+    let p = portal(game.port, "");
+    let mut player = p.telnet();
+    let mut up = game.accept();
+    settle(&mut up);
+    up.send(b"Password: ");
+    up.send(&[IAC, WILL, ECHO]);
+    up.expect_raw(&[IAC, DO, ECHO]);
+    // Portcullis echoes nothing itself and tells the player's client to stop echoing.
+    player.expect_raw(&[IAC, WILL, ECHO]);
+    player.send(&[IAC, DO, ECHO]);
+    player.send_line("hunter2");
+    up.expect_raw(b"hunter2\r\n");
+    up.send(&[IAC, WONT, ECHO]);
+    player.expect_raw(&[IAC, WONT, ECHO]);
+}
+
+fn proxy_header_test(version: &str) -> (Vec<u8>, u16, u16) {
+    let game = Game::new();
+    let p = portal(game.port, &format!("client_address = \"{version}\""));
+    let player = p.telnet();
+    let player_port = player.stream.local_addr().unwrap().port();
+    let mut up = game.accept();
+    up.send(b"hello\r\n");
+    let raw = settle(&mut up);
+    drop(player);
+    (raw, player_port, game.port)
+}
+
+#[test]
+fn a_proxy_v1_header_is_the_first_thing_the_game_reads() {
+    let (raw, player_port, game_port) = proxy_header_test("proxy-v1");
+    let want = format!("PROXY TCP4 127.0.0.1 127.0.0.1 {player_port} {game_port}\r\n");
+    assert!(
+        raw.starts_with(want.as_bytes()),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+}
+
+#[test]
+fn a_proxy_v2_header_is_the_first_thing_the_game_reads() {
+    let (raw, player_port, game_port) = proxy_header_test("proxy-v2");
+    let mut want = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    want.extend_from_slice(&[0x21, 0x11, 0, 12, 127, 0, 0, 1, 127, 0, 0, 1]);
+    want.extend_from_slice(&player_port.to_be_bytes());
+    want.extend_from_slice(&game_port.to_be_bytes());
+    assert!(raw.starts_with(&want), "{raw:?}");
+}
+
+#[test]
+fn gmcp_passes_both_ways_exactly() {
+    let game = Game::new();
+    let p = portal(game.port, "");
+    let mut player = p.telnet();
+    // The player's client takes the GMCP Portcullis offers.
+    player.expect_raw(&[IAC, WILL, GMCP]);
+    player.send(&[IAC, DO, GMCP]);
+    let mut up = game.accept();
+    up.send(&[IAC, WILL, GMCP]);
+    up.expect_raw(&[IAC, DO, GMCP]);
+    let vitals = br#"Char.Vitals {"hp":10,"maxhp":[1]}"#;
+    let mut sb = vec![IAC, SB, GMCP];
+    sb.extend_from_slice(vitals);
+    sb.extend_from_slice(&[IAC, SE]);
+    up.send(&sb);
+    assert_eq!(player.expect_subneg(GMCP, 1), vitals);
+
+    let supports = br#"Core.Supports.Set ["Char 1"]"#;
+    let mut sb = vec![IAC, SB, GMCP];
+    sb.extend_from_slice(supports);
+    sb.extend_from_slice(&[IAC, SE]);
+    player.send(&sb);
+    assert_eq!(up.expect_subneg(GMCP, 1), supports);
+}
+
+#[test]
+fn mccp2_from_the_game_is_inflated() {
+    use flate2::{Compression, write::ZlibEncoder};
+    let game = Game::new();
+    let p = portal(game.port, "");
+    let mut player = p.telnet();
+    let mut up = game.accept();
+    up.send(&[IAC, WILL, MCCP2]);
+    up.expect_raw(&[IAC, DO, MCCP2]);
+    up.send(&[IAC, SB, MCCP2, IAC, SE]);
+    let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
+    z.write_all(b"compressed hello\r\n").unwrap();
+    z.flush().unwrap();
+    up.send(&z.get_ref().clone());
+    player.expect("compressed hello");
+    // And a bomb: a little compressed data that inflates past the bound ends that player's
+    // connection with a reason, and nobody else's.
+    let mut other = p.telnet();
+    let mut up2 = game.accept();
+    up2.send(b"second player\r\n");
+    other.expect("second player");
+    let mut bomb = ZlibEncoder::new(Vec::new(), Compression::best());
+    bomb.write_all(&vec![b'a'; 8 * 1024 * 1024]).unwrap();
+    up.send(&bomb.finish().unwrap());
+    let rest = player.expect_closed();
+    assert!(rest.contains("bad compressed data"), "{rest}");
+    up2.send(b"still fine\r\n");
+    other.expect("still fine");
+}
+
+#[test]
+fn a_game_reboot_keeps_the_player_and_holds_what_they_type() {
+    let game = Game::new();
+    let port = game.port;
+    let p = portal(
+        port,
+        "reconnect_max_delay_secs = 1\nreconnect_attempts = 20",
+    );
+    let mut player = p.telnet();
+    let mut up = game.accept();
+    up.send(b"Banner one\r\n");
+    player.expect("Banner one");
+    // The game goes down: listener first, then the connection.
+    drop(game);
+    drop(up);
+    player.expect("The game is restarting; you will be reconnected.");
+    player.send_line("look");
+    std::thread::sleep(Duration::from_millis(300));
+    let status = p.status();
+    assert!(status.contains("reconnecting"), "{status}");
+    // It comes back on the same port.
+    let game = Game::on(port);
+    let mut up = game.accept();
+    up.send(b"Banner two\r\nName: ");
+    player.expect("Reconnected to the game.");
+    player.expect("Banner two");
+    // The line typed while it was away reaches it after its banner.
+    up.expect_raw(b"look\r\n");
+}
+
+#[test]
+fn when_the_game_closes_on_purpose_its_last_words_arrive_and_the_player_is_closed() {
+    let game = Game::new();
+    let p = portal(game.port, "");
+    let mut player = p.telnet();
+    let mut up = game.accept();
+    up.send(b"Hello\r\n");
+    player.expect("Hello");
+    player.send_line("quit");
+    up.expect_raw(b"quit\r\n");
+    up.send(b"Goodbye, come back soon!\r\n");
+    up.stream.shutdown(std::net::Shutdown::Both).unwrap();
+    let rest = player.expect_closed();
+    assert!(rest.contains("Goodbye, come back soon!"), "{rest}");
+    assert!(rest.contains("The game closed the connection."), "{rest}");
+    p.log.wait_for("the game closed the connection");
+}
+
+#[test]
+fn a_game_that_never_answers_is_given_up_on_with_a_reason() {
+    // A port with nothing behind it.
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let p = portal(port, "reconnect_attempts = 2\nreconnect_max_delay_secs = 1");
+    let mut player = p.telnet();
+    player.expect("The game is not answering yet");
+    player.send_line("hello?");
+    let rest = player.expect_closed();
+    assert!(rest.contains("could not be reached"), "{rest}");
+}
+
+#[test]
+fn a_flooding_game_is_bounded_and_disturbs_no_one_else() {
+    let game = Game::new();
+    let p = portal(game.port, "");
+    let mut calm = p.telnet();
+    let mut calm_up = game.accept();
+    let mut victim = p.telnet();
+    let mut loud = game.accept();
+    settle(&mut loud);
+    // Endless negotiation, a subnegotiation that never ends, and a line that never ends.
+    let mut storm = Vec::new();
+    for _ in 0..5000 {
+        storm.extend_from_slice(&[IAC, WILL, 99]);
+    }
+    loud.send(&storm);
+    let mut sb = vec![IAC, SB, GMCP];
+    sb.extend_from_slice(&vec![b'x'; 200_000]);
+    loud.send(&sb);
+    loud.send(&[IAC, SE]);
+    let endless = vec![b'y'; 100_000];
+    loud.send(&endless);
+    loud.send(b"\r\nafter the flood\r\n");
+    victim.expect("after the flood");
+    p.log.wait_for("negotiation storm from the game");
+    calm_up.send(b"calm\r\n");
+    calm.expect("calm");
+    calm.send_line("ok");
+    calm_up.expect_raw(b"ok\r\n");
+}
+
+#[test]
+fn ssh_needs_no_account_and_its_user_name_reaches_the_game() {
+    // Skips itself where OpenSSH's client is missing, as the SSH tests do.
+    if std::process::Command::new("ssh")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("no ssh client; skipped");
+        return;
+    }
+    let game = Game::new();
+    let p = Portcullis::start_ssh(&format!(
+        "[gateway]\nenabled = true\nupstream = \"127.0.0.1:{}\"\n",
+        game.port
+    ));
+    let ssh_port = p.ssh_port.unwrap();
+    let known = p.path().join("known_hosts");
+    let mut child = std::process::Command::new("ssh")
+        .args([
+            "-tt",
+            "-p",
+            &ssh_port.to_string(),
+            "-o",
+            &format!("UserKnownHostsFile={}", known.display()),
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "BatchMode=yes",
+            "alice@127.0.0.1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = game.accept();
+    up.send(&[IAC, DO, NEW_ENVIRON]);
+    up.expect_raw(&[IAC, WILL, NEW_ENVIRON]);
+    let mut send = vec![IAC, SB, NEW_ENVIRON, 1, 0];
+    send.extend_from_slice(b"USER");
+    send.extend_from_slice(&[IAC, SE]);
+    up.send(&send);
+    let is = up.expect_subneg(NEW_ENVIRON, 1);
+    assert!(
+        String::from_utf8_lossy(&is).contains("USER\x01alice"),
+        "{is:?}"
+    );
+    up.send(b"Welcome, SSH player\r\n");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"look\r").unwrap();
+    up.expect_raw(b"look\r\n");
+    // Let the game's line reach the terminal before the client is stopped.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(stdin);
+    terminate(&mut child);
+    let out = wait_output(child, Duration::from_secs(5));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Welcome, SSH player"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn the_game_address_must_be_host_and_port() {
+    let d = tempfile::tempdir().unwrap();
+    let config = d.path().join("config.toml");
+    std::fs::write(
+        &config,
+        test_config("[gateway]\nenabled = true\nupstream = \"localhost\"\n"),
+    )
+    .unwrap();
+    let out = cli(&config, &["start"], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("gateway.upstream"),
+        "{}",
+        stderr(&out)
+    );
+}
