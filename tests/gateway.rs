@@ -7,7 +7,9 @@
 
 mod common;
 
+use common::web::{WebClient, web_test_config};
 use common::*;
+use serde_json::json;
 use std::io::Write;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -438,6 +440,48 @@ fn ssh_needs_no_account_and_its_user_name_reaches_the_game() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+#[test]
+fn a_browser_gets_the_games_lines_prompts_and_gmcp() {
+    let game = Game::new();
+    let p = Portcullis::start_with(&web_test_config(
+        &format!(
+            "[gateway]\nenabled = true\nupstream = \"127.0.0.1:{}\"\n",
+            game.port
+        ),
+        "",
+    ));
+    let mut page = WebClient::connect(p.web_port(), "/ws", &[]).unwrap();
+    page.session();
+    let mut up = game.accept();
+    // A browser is offered GMCP: the page takes JSON messages.
+    up.send(&[IAC, WILL, GMCP]);
+    up.expect_raw(&[IAC, DO, GMCP]);
+    up.send(b"Welcome, \x1b[32mbrowser\x1b[0m |g!\r\nName: ");
+    up.send(&[IAC, GA]);
+    let text = page.wait_named("text");
+    assert_eq!(text[1], json!(["Welcome, \u{1b}[32mbrowser\u{1b}[0m |g!"]));
+    assert_eq!(text[2]["raw"], json!(true));
+    let prompt = page.wait_named("prompt");
+    assert_eq!(prompt[1], json!(["Name: "]));
+    let mut sb = vec![IAC, SB, GMCP];
+    sb.extend_from_slice(br#"Room.Info {"num":1}"#);
+    sb.extend_from_slice(&[IAC, SE]);
+    up.send(&sb);
+    let gmcp = page.wait_named("Room.Info");
+    assert_eq!(gmcp[1], json!([{"num": 1}]));
+    page.line("bob");
+    up.expect_raw(b"bob\r\n");
+    page.send("Char.Skills.Get", json!([{"group": "x"}]), json!({}));
+    assert_eq!(
+        up.expect_subneg(GMCP, 1),
+        br#"Char.Skills.Get {"group":"x"}"#
+    );
+    // The game's WILL ECHO masks the page's input.
+    up.send(&[IAC, WILL, ECHO]);
+    let masked = page.wait_msg("echo off", |m| m[2]["echo"] == json!(false));
+    assert_eq!(masked[0], json!("text"));
 }
 
 #[test]
