@@ -14,6 +14,7 @@ pub mod info;
 pub mod link_end;
 pub mod output;
 pub mod port;
+pub mod proxy_in;
 pub mod slots;
 pub mod supervisor;
 
@@ -322,19 +323,58 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     Ok(())
 }
 
+/// How many connections from trusted proxies may be waiting for their PROXY header at once,
+/// per listener.
+const MAX_PENDING_HEADERS: usize = 1024;
+
 /// Accepts TCP connections until `stop` turns true, handing each (with Nagle off) to
-/// `serve`, which spawns its task. Accept errors (out of file descriptors and the like) are
-/// logged and retried after a short wait rather than spun on.
-pub async fn accept_each<F>(listener: TcpListener, mut stop: watch::Receiver<bool>, mut serve: F)
-where
+/// `serve`, which spawns its task. A connection from a trusted proxy first has its PROXY
+/// header read (in a task of its own, bounded in number and time) and is then served with the
+/// address the header names. Accept errors (out of file descriptors and the like) are logged
+/// and retried after a short wait rather than spun on.
+pub async fn accept_each<F>(
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+    proxies: Arc<proxy_in::TrustedProxies>,
+    mut serve: F,
+) where
     F: FnMut(tokio::net::TcpStream, std::net::SocketAddr),
 {
+    let (headers_tx, mut headers) = mpsc::channel(MAX_PENDING_HEADERS);
+    let pending = Arc::new(());
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
+            Some((stream, real)) = headers.recv() => {
+                serve(stream, real);
+                continue;
+            }
             _ = stop.wait_for(|s| *s) => return,
         };
         match accepted {
+            Ok((stream, peer)) if proxies.trusts(peer.ip()) => {
+                let _ = stream.set_nodelay(true);
+                // Each waiting header holds a clone of `pending`: their number is bounded.
+                if Arc::strong_count(&pending) > MAX_PENDING_HEADERS {
+                    tracing::warn!(%peer, "too many PROXY headers pending; closed");
+                    continue;
+                }
+                let held = pending.clone();
+                let tx = headers_tx.clone();
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    match proxy_in::read_header(&mut stream, peer).await {
+                        Ok(real) => {
+                            tracing::debug!(%peer, %real, "PROXY header");
+                            let _ = tx.send((stream, real)).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(%peer, error = %e, "connection from a trusted proxy closed")
+                        }
+                    }
+                    drop(held);
+                });
+            }
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 serve(stream, peer);

@@ -51,6 +51,9 @@ pub enum CloseReason {
     /// A browser's HTTP request arrived on a telnet port.
     #[error("http request on telnet port")]
     HttpOnTelnet,
+    /// A PROXY header came from a peer that is not a trusted proxy.
+    #[error("PROXY header from an untrusted peer")]
+    UntrustedProxy,
     /// The client's compressed input (MCCP3) was corrupt.
     #[error("corrupt compressed input: {0}")]
     CorruptCompression(String),

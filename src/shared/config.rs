@@ -173,6 +173,9 @@ pub struct Limits {
     /// Sessions that may compress their output (MCCP2) at once; each compressor holds about
     /// 320 KiB. Clients past this get uncompressed output.
     pub max_compressed_sessions: usize,
+    /// Load balancers (addresses or networks such as `10.0.0.0/8`) whose connections start
+    /// with a PROXY v1/v2 header naming the real player; on every listener.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[accounts]`
@@ -355,6 +358,7 @@ impl Default for Limits {
             login_timeout_secs: 300,
             idle_timeout_secs: 0,
             max_compressed_sessions: 1000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -530,6 +534,14 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             ),
         });
     }
+    for entry in &l.trusted_proxies {
+        if parse_network(entry).is_none() {
+            return Err(ConfigError::Value {
+                key: "limits.trusted_proxies",
+                why: format!("{entry:?} is not an address or a network like \"10.0.0.0/8\""),
+            });
+        }
+    }
     if c.gateway.enabled && c.gateway.ssh_auth == SshAuth::Accounts {
         return Err(ConfigError::Value {
             key: "gateway.ssh_auth",
@@ -549,6 +561,13 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         });
     }
     Ok(())
+}
+
+/// An address or a network (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`).
+pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// Whether `s` is `host:port` with a port above 0 (a bracketed IPv6 address, an IPv4

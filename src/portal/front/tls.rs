@@ -33,7 +33,8 @@ pub async fn accept_loop(
         shared.limits.max_connections,
         shared.limits.max_connections_per_address,
     );
-    crate::portal::accept_each(listener, stop, |stream, peer| {
+    let proxies = crate::portal::proxy_in::TrustedProxies::of(&shared.limits);
+    crate::portal::accept_each(listener, stop, proxies, |stream, peer| {
         let slot = match handshakes.take(peer.ip()) {
             Ok(slot) => slot,
             Err(Full::Total) => {

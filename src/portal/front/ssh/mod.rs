@@ -108,7 +108,8 @@ pub async fn accept_loop(
     shared: SshShared,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    crate::portal::accept_each(listener, stop, |stream, peer| {
+    let proxies = crate::portal::proxy_in::TrustedProxies::of(&shared.limits);
+    crate::portal::accept_each(listener, stop, proxies, |stream, peer| {
         let core = core.clone();
         let shared = shared.clone();
         let span = tracing::info_span!("conn", protocol = Protocol::Ssh.key(), %peer, session = tracing::field::Empty);

@@ -73,7 +73,8 @@ pub async fn accept_loop(
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let protocol = Protocol::Telnet;
-    crate::portal::accept_each(listener, stop, |stream, peer| {
+    let proxies = crate::portal::proxy_in::TrustedProxies::of(&shared.limits);
+    crate::portal::accept_each(listener, stop, proxies, |stream, peer| {
         let core = core.clone();
         let shared = shared.clone();
         let span = tracing::info_span!("conn", protocol = protocol.key(), %peer, session = tracing::field::Empty);
@@ -331,6 +332,10 @@ impl TelnetConn {
 
     /// Feeds bytes from the client; `Err(reason)` when the connection must close.
     async fn feed(&mut self, port: &mut SessionPort, bytes: &[u8]) -> Result<(), CloseReason> {
+        if self.first_line && crate::portal::proxy_in::looks_like_header(bytes) {
+            tracing::warn!("PROXY header from a peer not in limits.trusted_proxies; refused");
+            return Err(CloseReason::UntrustedProxy);
+        }
         let mut events = Vec::new();
         self.mccp
             .feed(&mut self.engine, bytes, &mut self.out, &mut events)
@@ -348,6 +353,12 @@ impl TelnetConn {
                             tracing::info!("http request on a telnet port; closing");
                             self.out.extend_from_slice(HTTP_HINT.as_bytes());
                             return Err(CloseReason::HttpOnTelnet);
+                        }
+                        if crate::portal::proxy_in::looks_like_header(line.as_bytes()) {
+                            tracing::warn!(
+                                "PROXY header from a peer not in limits.trusted_proxies; refused"
+                            );
+                            return Err(CloseReason::UntrustedProxy);
                         }
                     }
                     lines.push(line);

@@ -160,7 +160,8 @@ pub async fn accept_loop(
         }
         let _ = stop_accepting.send(true);
     });
-    crate::portal::accept_each(listener, stopped, |stream, peer| {
+    let proxies = crate::portal::proxy_in::TrustedProxies::of(&shared.limits);
+    crate::portal::accept_each(listener, stopped, proxies, |stream, peer| {
         // Behind a reverse proxy every connection comes from the proxy: only the total bounds
         // those (the sessions are still counted per client address).
         let taken = if shared.config.trusted_proxies.contains(&peer.ip()) {
