@@ -485,6 +485,38 @@ fn a_browser_gets_the_games_lines_prompts_and_gmcp() {
 }
 
 #[test]
+fn a_crawler_asking_portcullis_gets_the_games_mssp_with_portcullis_ports() {
+    const MSSP: u8 = 70;
+    let game = Game::new();
+    let p = portal(game.port, "");
+    // A player's leg hears the game's MSSP.
+    let _player = p.telnet();
+    let mut up = game.accept();
+    up.send(&[IAC, WILL, MSSP]);
+    up.expect_raw(&[IAC, DO, MSSP]);
+    let mut sb = vec![IAC, SB, MSSP];
+    sb.extend_from_slice(
+        b"\x01NAME\x02Old MUD\x01PLAYERS\x0217\x01PORT\x024201\x01CODEBASE\x02CircleMUD 3.1",
+    );
+    sb.extend_from_slice(&[IAC, SE]);
+    up.send(&sb);
+    p.log.wait_for("the game's MSSP");
+    // A crawler then asks Portcullis.
+    let mut crawler = p.telnet();
+    crawler.expect_raw(&[IAC, WILL, MSSP]);
+    crawler.send(&[IAC, DO, MSSP]);
+    let vars = String::from_utf8_lossy(&crawler.expect_subneg(MSSP, 1)).into_owned();
+    assert!(vars.contains("\x01NAME\x02Old MUD"), "{vars:?}");
+    assert!(vars.contains("\x01PLAYERS\x0217"), "{vars:?}");
+    assert!(vars.contains("\x01CODEBASE\x02CircleMUD 3.1"), "{vars:?}");
+    assert!(
+        vars.contains(&format!("\x01PORT\x02{}", p.port)),
+        "{vars:?}"
+    );
+    assert!(vars.contains("\x01MCCP\x021"), "{vars:?}");
+}
+
+#[test]
 fn the_game_address_must_be_host_and_port() {
     let d = tempfile::tempdir().unwrap();
     let config = d.path().join("config.toml");

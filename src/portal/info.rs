@@ -7,6 +7,7 @@
 use crate::shared::control::ListenerInfo;
 use crate::shared::session::{listener, now_unix};
 use std::collections::BTreeMap;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What the portal knows about itself.
@@ -22,6 +23,8 @@ pub struct PortalInfo {
     pub players: AtomicUsize,
     /// Operator-defined MSSP fields (`[mssp]`).
     pub extra: BTreeMap<String, String>,
+    /// In gateway mode, what the game behind says in its own MSSP (the latest a leg heard).
+    game: RwLock<Vec<(String, Vec<String>)>>,
 }
 
 impl PortalInfo {
@@ -33,6 +36,19 @@ impl PortalInfo {
             listeners,
             players: AtomicUsize::new(0),
             extra,
+            game: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Keeps what the game behind the gateway says about itself (its MSSP variables); true
+    /// when that changed what was kept.
+    pub fn set_game_mssp(&self, vars: Vec<(String, Vec<String>)>) -> bool {
+        match self.game.write() {
+            Ok(mut g) if *g != vars => {
+                *g = vars;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -45,42 +61,68 @@ impl PortalInfo {
 
     /// The MSSP variables, in the order sent: the standard ones first, then the operator's
     /// (which may override a standard one, e.g. a public PORT behind a proxy).
+    ///
+    /// In gateway mode, once a leg has heard the game's own MSSP, that is the base (its name,
+    /// players, uptime, codebase …); Portcullis then puts in where players connect (PORT, the
+    /// TLS port as both `TLS` and the older `SSL`, `SSH`, `WEBCLIENT`) and MCCP, which it offers
+    /// players itself; the operator's `[mssp]` still has the last word.
     pub fn mssp_vars(&self) -> Vec<(String, Vec<String>)> {
         let mut vars: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut set = |k: &str, v: String| {
+        let game = self.game.read().map(|g| g.clone()).unwrap_or_default();
+        let set = |vars: &mut BTreeMap<String, Vec<String>>, k: &str, v: String| {
             vars.insert(k.to_string(), vec![v]);
         };
-        set("NAME", self.name.clone());
-        set("PLAYERS", self.players.load(Ordering::Relaxed).to_string());
-        set("UPTIME", self.started.to_string());
+        if game.is_empty() {
+            set(&mut vars, "NAME", self.name.clone());
+            set(
+                &mut vars,
+                "PLAYERS",
+                self.players.load(Ordering::Relaxed).to_string(),
+            );
+            set(&mut vars, "UPTIME", self.started.to_string());
+            set(
+                &mut vars,
+                "CODEBASE",
+                format!("Portcullis {}", env!("CARGO_PKG_VERSION")),
+            );
+            set(&mut vars, "FAMILY", "Custom".into());
+            for (k, v) in [
+                ("ANSI", "1"),
+                ("UTF-8", "1"),
+                ("XTERM 256 COLORS", "1"),
+                ("XTERM TRUE COLORS", "1"),
+                ("GMCP", "1"),
+                ("MSDP", "1"),
+                ("MSSP", "1"),
+                ("MXP", "0"),
+                ("MSP", "0"),
+                ("VT100", "1"),
+            ] {
+                set(&mut vars, k, v.into());
+            }
+        }
+        for (k, v) in game {
+            vars.insert(k.to_ascii_uppercase(), v);
+        }
         if let Some(p) = self.port(listener::TELNET) {
-            set("PORT", p);
+            set(&mut vars, "PORT", p);
         }
         if let Some(p) = self.port(listener::TELNET_TLS) {
-            set("SSL", p);
+            set(&mut vars, "TLS", p.clone());
+            set(&mut vars, "SSL", p);
         }
-        set(
-            "CODEBASE",
-            format!("Portcullis {}", env!("CARGO_PKG_VERSION")),
-        );
-        set("FAMILY", "Custom".into());
-        for (k, v) in [
-            ("ANSI", "1"),
-            ("UTF-8", "1"),
-            ("XTERM 256 COLORS", "1"),
-            ("XTERM TRUE COLORS", "1"),
-            ("MCCP", "1"),
-            ("GMCP", "1"),
-            ("MSDP", "1"),
-            ("MSSP", "1"),
-            ("MXP", "0"),
-            ("MSP", "0"),
-            ("VT100", "1"),
-        ] {
-            set(k, v.into());
+        if let Some(p) = self.port(listener::SSH) {
+            set(&mut vars, "SSH", p);
         }
+        if let Some(p) = self
+            .port(listener::WEB)
+            .or_else(|| self.port(listener::WEB_PLAIN))
+        {
+            set(&mut vars, "WEBCLIENT", p);
+        }
+        set(&mut vars, "MCCP", "1".into());
         for (k, v) in &self.extra {
-            set(&k.to_ascii_uppercase(), v.clone());
+            set(&mut vars, &k.to_ascii_uppercase(), v.clone());
         }
         let mut out: Vec<(String, Vec<String>)> = Vec::with_capacity(vars.len());
         // NAME, PLAYERS and UPTIME first: crawlers read those.
@@ -117,5 +159,44 @@ mod tests {
         assert_eq!(vars[2].0, "UPTIME");
         assert!(vars.contains(&("PORT".into(), vec!["4000".into()])));
         assert!(vars.contains(&("GENRE".into(), vec!["Social".into()])));
+    }
+
+    #[test]
+    fn a_games_mssp_is_the_base_with_the_portals_ports_put_in() {
+        let info = PortalInfo::new(
+            "Gateway",
+            vec![
+                ListenerInfo {
+                    protocol: listener::TELNET.into(),
+                    addr: "0.0.0.0:4000".into(),
+                },
+                ListenerInfo {
+                    protocol: listener::TELNET_TLS.into(),
+                    addr: "0.0.0.0:4003".into(),
+                },
+                ListenerInfo {
+                    protocol: listener::SSH.into(),
+                    addr: "[::]:4004".into(),
+                },
+            ],
+            BTreeMap::new(),
+        );
+        info.set_game_mssp(vec![
+            ("NAME".into(), vec!["Old MUD".into()]),
+            ("PLAYERS".into(), vec!["42".into()]),
+            ("PORT".into(), vec!["4201".into()]),
+            ("codebase".into(), vec!["CircleMUD 3.1".into()]),
+        ]);
+        let vars = info.mssp_vars();
+        let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v[0].clone());
+        assert_eq!(vars[0].0, "NAME");
+        assert_eq!(get("NAME").as_deref(), Some("Old MUD"));
+        assert_eq!(get("PLAYERS").as_deref(), Some("42"));
+        assert_eq!(get("CODEBASE").as_deref(), Some("CircleMUD 3.1"));
+        assert_eq!(get("PORT").as_deref(), Some("4000"));
+        assert_eq!(get("TLS").as_deref(), Some("4003"));
+        assert_eq!(get("SSL").as_deref(), Some("4003"));
+        assert_eq!(get("SSH").as_deref(), Some("4004"));
+        assert_eq!(get("MCCP").as_deref(), Some("1"));
     }
 }

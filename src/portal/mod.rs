@@ -233,10 +233,20 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         cfg.mssp.clone(),
     ));
     let telnet_shared = telnet::TelnetShared::new(cfg.limits.clone(), info.clone());
-    let mut core = core::Core::new(cfg.limits.clone(), ids, listeners, stop_tx, tls, info);
+    let mut core = core::Core::new(
+        cfg.limits.clone(),
+        ids,
+        listeners,
+        stop_tx,
+        tls,
+        info.clone(),
+    );
     if cfg.gateway.enabled {
         tracing::info!(upstream = %cfg.gateway.upstream, client_address = ?cfg.gateway.client_address, "gateway mode: players are led to the upstream game");
-        core = core.with_gateway(gateway::Gateway::new(cfg.gateway.clone()), &core_tx);
+        core = core.with_gateway(
+            gateway::Gateway::new(cfg.gateway.clone(), info.clone()),
+            &core_tx,
+        );
     }
 
     // Set once the core has stopped: the link and control sockets stop accepting.

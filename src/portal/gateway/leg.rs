@@ -271,6 +271,7 @@ impl Leg {
             text: GameText::default(),
             max_inflate: self.gateway.config.max_inflate_bytes,
             naws_sent: None,
+            info: self.gateway.info.clone(),
         };
         let mut buf = vec![0u8; READ_CHUNK];
         // Lines held while the game was away go after its first output (its banner), so
@@ -353,6 +354,7 @@ impl Leg {
             telnet::TELOPT_EOR,
             telnet::MCCP2,
             telnet::CHARSET,
+            telnet::MSSP,
         ];
         if web || on(flag::GMCP) {
             remote.push(telnet::GMCP);
@@ -408,6 +410,8 @@ struct GameConn {
     max_inflate: usize,
     /// The window size last told to the game.
     naws_sent: Option<(u16, u16)>,
+    /// Where the game's MSSP is kept.
+    info: Arc<crate::portal::info::PortalInfo>,
 }
 
 impl GameConn {
@@ -537,6 +541,14 @@ impl GameConn {
                 })),
                 Err(e) => tracing::info!(error = %e, "bad MSDP from the game ignored"),
             },
+            telnet::MSSP => {
+                let vars = oob::mssp::decode(payload);
+                let count = vars.len();
+                if self.info.set_game_mssp(vars) {
+                    // Once per change, not per player: crawlers now get the game's MSSP.
+                    tracing::info!(variables = count, "the game's MSSP kept for crawlers");
+                }
+            }
             telnet::NEW_ENVIRON => match oob::environ::decode_send(payload) {
                 Ok(request) => {
                     let is = answers.environ_is(&request);

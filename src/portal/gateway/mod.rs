@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod text;
 
 use crate::portal::core::{CoreEvent, ToSession};
+use crate::portal::info::PortalInfo;
 use crate::shared::config::{ClientAddress, GatewayConfig};
 use crate::shared::message::Message;
 use crate::shared::session::{Protocol, SessionId};
@@ -75,12 +76,14 @@ impl std::fmt::Display for UpstreamState {
 pub struct Gateway {
     /// `[gateway]`.
     pub config: GatewayConfig,
+    /// Where a leg leaves the game's MSSP, for the portal's own answer to crawlers.
+    pub info: Arc<PortalInfo>,
 }
 
 impl Gateway {
     /// The gateway for `config` (which has been validated).
-    pub fn new(config: GatewayConfig) -> Arc<Self> {
-        Arc::new(Gateway { config })
+    pub fn new(config: GatewayConfig, info: Arc<PortalInfo>) -> Arc<Self> {
+        Arc::new(Gateway { config, info })
     }
 
     /// Starts the leg of a new session and returns the way to it. The leg connects once the
