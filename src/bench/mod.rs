@@ -59,6 +59,9 @@ pub enum Scenario {
     Hold(HoldArgs),
     /// Clients keep typing while a reload command runs once mid-run: nothing may be lost.
     Reload(ReloadArgs),
+    /// Not a measurement: a minimal telnet game on --addr for a proxy under test to stand in
+    /// front of (Portcullis' gateway, stunnel, websockify). Runs until killed.
+    Game(GameArgs),
 }
 
 impl Scenario {
@@ -69,6 +72,7 @@ impl Scenario {
             Scenario::Fanout(_) => "fanout",
             Scenario::Hold(_) => "hold",
             Scenario::Reload(_) => "reload",
+            Scenario::Game(_) => "game",
         }
     }
 
@@ -79,6 +83,7 @@ impl Scenario {
             Scenario::Fanout(a) => &a.common,
             Scenario::Hold(a) => &a.common,
             Scenario::Reload(a) => &a.common,
+            Scenario::Game(a) => &a.common,
         }
     }
 }
@@ -244,6 +249,14 @@ pub struct HoldArgs {
     pub hold_secs: Option<f64>,
 }
 
+/// `game`: where to listen is `--addr`.
+#[derive(Args, Debug, serde::Serialize)]
+pub struct GameArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub common: Common,
+}
+
 #[derive(Args, Debug, serde::Serialize)]
 pub struct ReloadArgs {
     #[command(flatten)]
@@ -276,6 +289,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<(serde_json::Value, report::Outcom
         Scenario::Fanout(a) => scenarios::fanout(a, cli.quiet).await?,
         Scenario::Hold(a) => scenarios::hold(a, cli.quiet).await?,
         Scenario::Reload(a) => scenarios::reload(a, cli.quiet).await?,
+        Scenario::Game(a) => scenarios::game(a).await?,
     };
     Ok((params, outcome))
 }

@@ -3,12 +3,14 @@
 //! clients in and closing them.
 
 mod fanout;
+mod game;
 mod handshakes;
 mod hold;
 mod reload;
 mod roundtrip;
 
 pub use fanout::fanout;
+pub use game::game;
 pub use handshakes::handshakes;
 pub use hold::hold;
 pub use reload::{reload, reported_reload_ms};
