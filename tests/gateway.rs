@@ -314,6 +314,15 @@ fn a_game_reboot_keeps_the_player_and_holds_what_they_type() {
     player.expect("Banner two");
     // The line typed while it was away reaches it after its banner.
     up.expect_raw(b"look\r\n");
+    // Again, with a game that waits for the player to speak first: the held line still goes.
+    drop(game);
+    drop(up);
+    player.expect("The game is restarting; you will be reconnected.");
+    player.send_line("hello again");
+    let game = Game::on(port);
+    let mut up = game.accept();
+    up.expect_raw(b"hello again\r\n");
+    player.expect("Reconnected to the game.");
 }
 
 #[test]

@@ -50,6 +50,8 @@ pub const SETTLE_MAX: Duration = Duration::from_secs(1);
 pub const PROMPT_PAUSE: Duration = Duration::from_millis(250);
 /// How long one write to the game may take before the game is taken for gone.
 const WRITE_STALL: Duration = Duration::from_secs(30);
+/// How long lines held while the game was away wait for its banner before they are sent.
+const HELD_WAIT: Duration = Duration::from_secs(1);
 /// The first wait before connecting again; it doubles up to the configured bound.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -275,8 +277,10 @@ impl Leg {
         };
         let mut buf = vec![0u8; READ_CHUNK];
         // Lines held while the game was away go after its first output (its banner), so
-        // they meet its login screen rather than a connection still negotiating.
+        // they meet its login screen rather than a connection still negotiating; or after
+        // HELD_WAIT if the game says nothing first.
         let mut held_due = !self.held.is_empty();
+        let held_deadline = tokio::time::Instant::now() + HELD_WAIT;
         loop {
             if !to_game.is_empty() {
                 match tokio::time::timeout(WRITE_STALL, writer.write_all(&to_game)).await {
@@ -309,10 +313,7 @@ impl Leg {
                         }
                         if held_due {
                             held_due = false;
-                            while let Some(line) = self.held.pop_front() {
-                                self.held_bytes -= line.len();
-                                TelnetClient::encode_line(line.as_bytes(), &mut to_game);
-                            }
+                            self.release_held(&mut to_game);
                         }
                     }
                     Err(e) => return End::GameLost(e.to_string()),
@@ -329,12 +330,24 @@ impl Leg {
                         conn.send_size(&self.answers, &mut to_game);
                     }
                 },
+                _ = tokio::time::sleep_until(held_deadline), if held_due => {
+                    held_due = false;
+                    self.release_held(&mut to_game);
+                }
                 _ = tokio::time::sleep(PROMPT_PAUSE), if pause => {
                     let mut out = Vec::new();
                     conn.text.prompt(&mut out);
                     self.to_player(out).await;
                 }
             }
+        }
+    }
+
+    /// Writes the lines held while the game was away, oldest first.
+    fn release_held(&mut self, to_game: &mut Vec<u8>) {
+        while let Some(line) = self.held.pop_front() {
+            self.held_bytes -= line.len();
+            TelnetClient::encode_line(line.as_bytes(), to_game);
         }
     }
 
