@@ -286,6 +286,58 @@ fn mccp2_from_the_game_is_inflated() {
     other.expect("still fine");
 }
 
+/// A process's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_compressed_flood_to_a_player_who_stops_reading_is_bounded() {
+    use flate2::{Compression, write::ZlibEncoder};
+    let game = Game::new();
+    let p = portal(game.port, "");
+    // The player connects and then reads nothing at all.
+    let player = std::net::TcpStream::connect(("127.0.0.1", p.port)).unwrap();
+    let mut up = game.accept();
+    up.send(&[IAC, WILL, MCCP2]);
+    up.expect_raw(&[IAC, DO, MCCP2]);
+    up.send(&[IAC, SB, MCCP2, IAC, SE]);
+    let before = peak_rss_kib(p.child.id());
+    // 512 MiB of text, compressed to well under a megabyte, written as fast as Portcullis reads.
+    let mut stream = up.stream.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
+        let line = [b'a'; 1023];
+        let mut sent = 0usize;
+        for _ in 0..(512 * 1024) {
+            z.write_all(&line).unwrap();
+            z.write_all(b"\n").unwrap();
+            if z.get_ref().len() > 64 * 1024 {
+                let chunk = std::mem::take(z.get_mut());
+                if stream.write_all(&chunk).is_err() {
+                    return sent;
+                }
+                sent += chunk.len();
+            }
+        }
+        sent
+    });
+    // The player is cut off as a stalled reader; the leg goes with it.
+    p.log.wait_for("output buffer overflow");
+    let _ = writer.join();
+    let peak = peak_rss_kib(p.child.id());
+    assert!(
+        peak < before + 64 * 1024,
+        "the portal grew from {before} KiB to {peak} KiB"
+    );
+    drop(player);
+}
+
 #[test]
 fn a_game_reboot_keeps_the_player_and_holds_what_they_type() {
     let game = Game::new();

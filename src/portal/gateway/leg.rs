@@ -50,6 +50,13 @@ pub const SETTLE_MAX: Duration = Duration::from_secs(1);
 pub const PROMPT_PAUSE: Duration = Duration::from_millis(250);
 /// How long one write to the game may take before the game is taken for gone.
 const WRITE_STALL: Duration = Duration::from_secs(30);
+/// Messages from the game that may wait in the session's channel; past it the leg stops
+/// reading the game until the player's front end catches up. With messages of at most
+/// [`super::text::MAX_MESSAGE`] bytes of text, this bounds what a game can make the portal
+/// hold for one player (a compression bomb included) in bytes.
+const MAX_IN_FLIGHT: usize = 8;
+/// How often a leg that stopped reading looks whether the player caught up.
+const CATCH_UP_POLL: Duration = Duration::from_millis(5);
 /// How long lines held while the game was away wait for its banner before they are sent.
 const HELD_WAIT: Duration = Duration::from_secs(1);
 /// The first wait before connecting again; it doubles up to the configured bound.
@@ -295,8 +302,11 @@ impl Leg {
                 READ_CHUNK
             };
             let pause = conn.text.has_partial();
+            let in_flight = crate::portal::core::SESSION_CHANNEL - self.handle.capacity();
+            let room = in_flight < MAX_IN_FLIGHT;
             tokio::select! {
-                r = reader.read(&mut buf[..chunk]) => match r {
+                _ = tokio::time::sleep(CATCH_UP_POLL), if !room => {}
+                r = reader.read(&mut buf[..chunk]), if room => match r {
                     Ok(0) => {
                         let mut out = Vec::new();
                         conn.text.prompt(&mut out);

@@ -9,8 +9,9 @@
 //! Invariants:
 //! - What the game sent is never lost or reordered: every byte ends up in a line or a prompt,
 //!   in order (an unfinished line is held until its end, a prompt mark, a pause, or the bound).
-//! - Held bytes are bounded: an unfinished line longer than [`MAX_PARTIAL`] is passed on as
-//!   a line; at most three bytes of an unfinished UTF-8 character wait for the next read.
+//! - Held bytes are bounded: an unfinished line longer than [`MAX_PARTIAL`] is passed on in
+//!   pieces of at most that; at most three bytes of an unfinished UTF-8 character wait for
+//!   the next read. A `text` message carries at most [`MAX_MESSAGE`] bytes of lines.
 //! - Bytes are decoded as UTF-8 where they are valid; any other byte is taken as ISO-8859-1
 //!   (old games send it), so nothing becomes U+FFFD and nothing is dropped.
 
@@ -18,6 +19,10 @@ use crate::shared::message::Message;
 
 /// Longest unfinished line held waiting for its end, in bytes.
 pub const MAX_PARTIAL: usize = 16 * 1024;
+
+/// Most text one `text` message carries, in bytes (more lines go in the next message), so a
+/// message's size is bounded whatever one read inflated to.
+pub const MAX_MESSAGE: usize = 64 * 1024;
 
 /// The `raw` option: text passes without markup.
 pub const RAW: &str = "raw";
@@ -33,6 +38,7 @@ impl GameText {
     /// Adds text from the game; complete lines are appended to `out` as one `text` message.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Message>) {
         let mut lines: Vec<serde_json::Value> = Vec::new();
+        let mut size = 0;
         let mut rest = bytes;
         while let Some(lf) = rest.iter().position(|&b| b == b'\n') {
             self.partial.extend_from_slice(&rest[..lf]);
@@ -40,21 +46,32 @@ impl GameText {
             if self.partial.last() == Some(&b'\r') {
                 self.partial.pop();
             }
+            if size + self.partial.len() > MAX_MESSAGE && !lines.is_empty() {
+                out.push(text_message(std::mem::take(&mut lines)));
+                size = 0;
+            }
+            size += self.partial.len();
             lines.push(decode(&self.partial).into());
             self.partial.clear();
         }
         self.partial.extend_from_slice(rest);
-        if self.partial.len() > MAX_PARTIAL {
-            tracing::debug!(bytes = self.partial.len(), "unended game line passed on");
-            let cut = char_end(&self.partial);
+        while self.partial.len() > MAX_PARTIAL {
+            // Passed on in pieces of at most MAX_PARTIAL bytes, cut between characters.
+            let cut = match char_end(&self.partial[..MAX_PARTIAL]) {
+                0 => MAX_PARTIAL,
+                n => n,
+            };
             let tail = self.partial.split_off(cut);
+            if size + self.partial.len() > MAX_MESSAGE && !lines.is_empty() {
+                out.push(text_message(std::mem::take(&mut lines)));
+                size = 0;
+            }
+            size += self.partial.len();
             lines.push(decode(&self.partial).into());
             self.partial = tail;
         }
         if !lines.is_empty() {
-            let mut m = Message::new("text").with(RAW, true);
-            m.args = lines;
-            out.push(m);
+            out.push(text_message(lines));
         }
     }
 
@@ -78,6 +95,13 @@ impl GameText {
     pub fn held(&self) -> usize {
         self.partial.len()
     }
+}
+
+/// A raw `text` message of these lines.
+fn text_message(lines: Vec<serde_json::Value>) -> Message {
+    let mut m = Message::new("text").with(RAW, true);
+    m.args = lines;
+    m
 }
 
 /// Where `bytes` can be cut without splitting a UTF-8 character: before an unfinished
@@ -164,6 +188,21 @@ mod tests {
     }
 
     #[test]
+    fn a_big_read_becomes_messages_of_bounded_size() {
+        let mut t = GameText::default();
+        let line = "x".repeat(1000) + "\r\n";
+        let out = push(&mut t, line.repeat(1000).as_bytes());
+        assert!(out.len() > 1);
+        let mut total = 0;
+        for m in &out {
+            let size: usize = m.lines().map(str::len).sum();
+            assert!(size <= MAX_MESSAGE, "{size}");
+            total += m.lines().count();
+        }
+        assert_eq!(total, 1000);
+    }
+
+    #[test]
     fn an_endless_line_is_bounded() {
         let mut t = GameText::default();
         let mut total = 0;
@@ -174,6 +213,15 @@ mod tests {
             assert!(t.held() <= MAX_PARTIAL);
         }
         assert_eq!(total + t.held(), 100_000);
+        // One read far past the bound is cut into pieces of at most the bound.
+        let mut t = GameText::default();
+        let out = push(&mut t, &vec![b'z'; 10 * MAX_PARTIAL + 5]);
+        assert!(
+            out.iter()
+                .flat_map(Message::lines)
+                .all(|l| l.len() <= MAX_PARTIAL)
+        );
+        assert!(t.held() <= MAX_PARTIAL);
         // A multi-byte character is never cut in two.
         let mut t = GameText::default();
         let big = "é".repeat(MAX_PARTIAL);
