@@ -140,15 +140,19 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # Memory per idle session: 1,000 at the game's login screen through the gateway, against
-# 1,000 at Portcullis' own connection screen (the portal process alone in both).
-start_portcullis S false
+# 1,000 at Portcullis' own connection screen (the portal process alone in both), each in a
+# portal started for it (a portal that has served before reuses what it freed).
 for round in $(seq 1 "$ROUNDS"); do
-    for side in G S; do
+    for side in H S; do
+        gw=true; [ "$side" = S ] && gw=false
+        start_portcullis "$side" "$gw"
         pid_var="${side}_PID"; port_var="${side}_TELNET"
         "$BIN/portcullis-bench" --quiet --json "$OUT/hold-$side-$round.json" hold \
             --addr "127.0.0.1:${!port_var}" --sessions 1000 --pid "${!pid_var}" --hold-secs 3 \
             --timeout 60 --connect-concurrency 256 --source-ips 4 >/dev/null \
             || log "hold $side failed"
+        kill "${!pid_var}"; wait "${!pid_var}" 2>/dev/null || true
+        rm -rf "$WORK/$side"
     done
 done
 
@@ -203,7 +207,7 @@ for n in (1, 100, 1000):
             cells = " ".join(f"{('-' if v is None else (f'{v:.3f}' if isinstance(v, float) and v < 100 else f'{v:.0f}' if isinstance(v, float) else v)):>10}" for v in vals)
             print(f"{f'{n} clients {label}':<26} {r:>3} {cells}")
 for r in range(1, rounds + 1):
-    g = get(load(f"{out}/hold-G-{r}.json"), "results", "kib_per_session")
+    g = get(load(f"{out}/hold-H-{r}.json"), "results", "kib_per_session")
     s = get(load(f"{out}/hold-S-{r}.json"), "results", "kib_per_session")
     print(f"{'KiB per idle session':<26} {r:>3} gateway {g} own server {s}")
 for r in range(1, rounds + 1):

@@ -378,6 +378,32 @@ fn a_game_reboot_keeps_the_player_and_holds_what_they_type() {
 }
 
 #[test]
+fn a_game_that_drops_everyone_and_is_back_at_once_keeps_them_all() {
+    let game = Game::new();
+    let p = portal(game.port, "reconnect_max_delay_secs = 1");
+    let mut a = p.telnet();
+    let mut up_a = game.accept();
+    let mut b = p.telnet();
+    let mut up_b = game.accept();
+    up_a.send(b"one\r\n");
+    a.expect("one");
+    up_b.send(b"two\r\n");
+    b.expect("two");
+    // A restart that closes every connection while the port stays open (a copyover that
+    // drops sockets): the closes come together, so it is the game going, not two quits.
+    drop(up_a);
+    drop(up_b);
+    a.expect("The game is restarting; you will be reconnected.");
+    b.expect("The game is restarting; you will be reconnected.");
+    let mut up = game.accept();
+    let mut up2 = game.accept();
+    up.send(b"Welcome back\r\n");
+    up2.send(b"Welcome back\r\n");
+    a.expect("Welcome back");
+    b.expect("Welcome back");
+}
+
+#[test]
 fn when_the_game_closes_on_purpose_its_last_words_arrive_and_the_player_is_closed() {
     let game = Game::new();
     let p = portal(game.port, "");

@@ -57,6 +57,8 @@ const WRITE_STALL: Duration = Duration::from_secs(30);
 const MAX_IN_FLIGHT: usize = 8;
 /// How often a leg that stopped reading looks whether the player caught up.
 const CATCH_UP_POLL: Duration = Duration::from_millis(5);
+/// How long a leg whose game connection closed waits to see whether others close too.
+const CLOSE_WAIT: Duration = Duration::from_millis(250);
 /// How long lines held while the game was away wait for its banner before they are sent.
 const HELD_WAIT: Duration = Duration::from_secs(1);
 /// The first wait before connecting again; it doubles up to the configured bound.
@@ -144,9 +146,18 @@ impl Leg {
                     return;
                 }
                 End::GameClosed => {
-                    // In order: the player quit, was kicked, or the whole game is stopping.
-                    // If the game still takes connections it meant it for this player.
-                    if self.game_is_up().await {
+                    // In order: the player quit, was kicked, or the whole game is stopping
+                    // (or restarting at once). The game going down closes every player's
+                    // connection at about the same time; one player's quit closes one. So:
+                    // others closing now mean the game went; else, if the game still takes
+                    // connections, it meant this one.
+                    let at = tokio::time::Instant::now().into_std();
+                    let mut others = self.gateway.note_close(at);
+                    if !others {
+                        tokio::time::sleep(CLOSE_WAIT).await;
+                        others = self.gateway.closed_since(at);
+                    }
+                    if !others && self.game_is_up().await {
                         tracing::info!(session = self.id, "the game closed the connection");
                         self.report(UpstreamState::Closed);
                         self.close("The game closed the connection.").await;

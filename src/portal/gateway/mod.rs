@@ -24,7 +24,8 @@ use answers::Answers;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -71,6 +72,10 @@ impl std::fmt::Display for UpstreamState {
     }
 }
 
+/// Two legs whose game connections close within this of each other saw the game go down,
+/// not a player quit.
+pub const CLOSE_WINDOW: Duration = Duration::from_secs(2);
+
 /// The gateway's settings, shared by every leg.
 #[derive(Debug)]
 pub struct Gateway {
@@ -78,12 +83,44 @@ pub struct Gateway {
     pub config: GatewayConfig,
     /// Where a leg leaves the game's MSSP, for the portal's own answer to crawlers.
     pub info: Arc<PortalInfo>,
+    /// When game connections last closed in order (the latest few, within [`CLOSE_WINDOW`]).
+    closes: Mutex<VecDeque<Instant>>,
 }
 
 impl Gateway {
     /// The gateway for `config` (which has been validated).
     pub fn new(config: GatewayConfig, info: Arc<PortalInfo>) -> Arc<Self> {
-        Arc::new(Gateway { config, info })
+        Arc::new(Gateway {
+            config,
+            info,
+            closes: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// A leg's game connection closed in order at `at`: notes it, and says whether another
+    /// leg's closed within [`CLOSE_WINDOW`] before it.
+    fn note_close(&self, at: Instant) -> bool {
+        let Ok(mut closes) = self.closes.lock() else {
+            return false;
+        };
+        closes.retain(|t| at.saturating_duration_since(*t) < CLOSE_WINDOW);
+        let others = !closes.is_empty();
+        if closes.len() >= 16 {
+            closes.pop_front();
+        }
+        closes.push_back(at);
+        others
+    }
+
+    /// Whether another leg's game connection closed after `at` (and within the window).
+    fn closed_since(&self, at: Instant) -> bool {
+        self.closes
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .any(|t| *t > at && t.duration_since(at) < CLOSE_WINDOW)
+            })
+            .unwrap_or(false)
     }
 
     /// Starts the leg of a new session and returns the way to it. The leg connects once the
@@ -112,5 +149,37 @@ impl Gateway {
         let span = tracing::info_span!("upstream", session = id);
         tokio::spawn(leg.run().instrument(span));
         tx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway() -> Arc<Gateway> {
+        let info = Arc::new(PortalInfo::new("t", Vec::new(), Default::default()));
+        Gateway::new(GatewayConfig::default(), info)
+    }
+
+    #[test]
+    fn closes_together_mean_the_game_went() {
+        let g = gateway();
+        let t0 = Instant::now();
+        assert!(!g.note_close(t0), "the first close has no company");
+        assert!(!g.closed_since(t0));
+        assert!(g.note_close(t0 + Duration::from_millis(100)));
+        assert!(g.closed_since(t0));
+        // A close long after is on its own again.
+        assert!(!g.note_close(t0 + CLOSE_WINDOW * 3));
+    }
+
+    #[test]
+    fn the_close_record_is_bounded() {
+        let g = gateway();
+        let t0 = Instant::now();
+        for i in 0..1000 {
+            g.note_close(t0 + Duration::from_micros(i));
+        }
+        assert!(g.closes.lock().unwrap().len() <= 16);
     }
 }
