@@ -10,8 +10,8 @@
 //! - Nothing the player typed is lost silently: a line is written to the game, held while the
 //!   game is away (at most `held_input_bytes`) and sent once it is back, or refused with a
 //!   notice saying so.
-//! - Everything the game may grow is bounded: reads of [`READ_CHUNK`] bytes (a tenth of that
-//!   while compressed), inflated output per read (`max_inflate_bytes`), subnegotiations,
+//! - Everything the game may grow is bounded: reads of [`READ_CHUNK`] bytes (512 while
+//!   compressed), inflated output per read (`max_inflate_bytes`), subnegotiations,
 //!   negotiations, an unfinished line ([`super::text::MAX_PARTIAL`]). Output to the player
 //!   waits for room in the session's channel, so a player who stops reading stops the reads
 //!   from the game rather than growing memory; the front end disconnects such a player.
@@ -35,7 +35,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -80,6 +80,20 @@ enum End {
     GameLost(String),
     /// The game broke the protocol badly enough that the player's connection ends.
     Fatal(String),
+}
+
+/// What one read from the game gave.
+enum Read {
+    /// Nothing after all (a spurious wake-up).
+    Nothing,
+    /// The game closed the connection in order.
+    Closed,
+    /// Messages for the player (maybe none: negotiation only).
+    Messages(Vec<Message>),
+    /// The game broke the protocol (see [`End::Fatal`]).
+    Fatal(String),
+    /// The read failed.
+    Failed(String),
 }
 
 /// One leg's state and what it talks to.
@@ -270,7 +284,7 @@ impl Leg {
     /// Plays one connection until it ends.
     async fn play(&mut self, stream: TcpStream) -> End {
         let game = stream.peer_addr().ok();
-        let (mut reader, mut writer) = stream.into_split();
+        let (reader, mut writer) = stream.into_split();
         let mut to_game: Vec<u8> = Vec::new();
         let header = match (self.gateway.config.client_address, game) {
             (ClientAddress::ProxyV1, Some(game)) => {
@@ -293,7 +307,6 @@ impl Leg {
             naws_sent: None,
             info: self.gateway.info.clone(),
         };
-        let mut buf = vec![0u8; READ_CHUNK];
         // Lines held while the game was away go after its first output (its banner), so
         // they meet its login screen rather than a connection still negotiating; or after
         // HELD_WAIT if the game says nothing first.
@@ -317,28 +330,48 @@ impl Leg {
             let room = in_flight < MAX_IN_FLIGHT;
             tokio::select! {
                 _ = tokio::time::sleep(CATCH_UP_POLL), if !room => {}
-                r = reader.read(&mut buf[..chunk]), if room => match r {
-                    Ok(0) => {
-                        let mut out = Vec::new();
-                        conn.text.prompt(&mut out);
-                        self.to_player(out).await;
-                        return End::GameClosed;
+                r = reader.readable(), if room => {
+                    if let Err(e) = r {
+                        return End::GameLost(e.to_string());
                     }
-                    Ok(n) => {
-                        let mut out = Vec::new();
-                        if let Err(why) = conn.game_bytes(&buf[..n], &mut self.answers, &mut to_game, &mut out) {
-                            return End::Fatal(why);
+                    // The read buffer lives on the stack for this read only, not in every
+                    // idle leg's state (8 KiB a player).
+                    let read = {
+                        let mut buf = [0u8; READ_CHUNK];
+                        match reader.try_read(&mut buf[..chunk]) {
+                            Ok(0) => Read::Closed,
+                            Ok(n) => {
+                                let mut out = Vec::new();
+                                match conn.game_bytes(&buf[..n], &mut self.answers, &mut to_game, &mut out) {
+                                    Ok(()) => Read::Messages(out),
+                                    Err(why) => Read::Fatal(why),
+                                }
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Read::Nothing,
+                            Err(e) => Read::Failed(e.to_string()),
                         }
-                        if !self.to_player(out).await {
-                            return End::PlayerGone;
+                    };
+                    match read {
+                        Read::Nothing => {}
+                        Read::Closed => {
+                            let mut out = Vec::new();
+                            conn.text.prompt(&mut out);
+                            self.to_player(out).await;
+                            return End::GameClosed;
                         }
-                        if held_due {
-                            held_due = false;
-                            self.release_held(&mut to_game);
+                        Read::Fatal(why) => return End::Fatal(why),
+                        Read::Failed(why) => return End::GameLost(why),
+                        Read::Messages(out) => {
+                            if !self.to_player(out).await {
+                                return End::PlayerGone;
+                            }
+                            if held_due {
+                                held_due = false;
+                                self.release_held(&mut to_game);
+                            }
                         }
                     }
-                    Err(e) => return End::GameLost(e.to_string()),
-                },
+                }
                 cmd = self.rx.recv() => match cmd {
                     None => return End::PlayerGone,
                     Some(ToUpstream::Ready) => {}
