@@ -604,6 +604,29 @@ fn a_crawler_asking_portcullis_gets_the_games_mssp_with_portcullis_ports() {
 }
 
 #[test]
+fn the_command_rate_holds_for_the_game_too() {
+    let game = Game::new();
+    let p = Portcullis::start(&format!(
+        "[gateway]\nenabled = true\nupstream = \"127.0.0.1:{}\"\n[limits]\ncommand_rate = 0.5\ncommand_burst = 2\n",
+        game.port
+    ));
+    let mut player = p.telnet();
+    let mut up = game.accept();
+    up.send(b"Name: ");
+    player.expect("Name: ");
+    player.send(b"one\r\ntwo\r\nthree\r\n");
+    player.expect("You are sending commands too fast; this was not sent: three");
+    up.expect_raw(b"one\r\ntwo\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    up.pump();
+    assert!(
+        !String::from_utf8_lossy(&up.raw).contains("three"),
+        "{:?}",
+        up.raw
+    );
+}
+
+#[test]
 fn the_game_address_must_be_host_and_port() {
     let d = tempfile::tempdir().unwrap();
     let config = d.path().join("config.toml");

@@ -244,7 +244,11 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     if cfg.gateway.enabled {
         tracing::info!(upstream = %cfg.gateway.upstream, client_address = ?cfg.gateway.client_address, "gateway mode: players are led to the upstream game");
         core = core.with_gateway(
-            gateway::Gateway::new(cfg.gateway.clone(), info.clone()),
+            gateway::Gateway::new(
+                cfg.gateway.clone(),
+                info.clone(),
+                (cfg.limits.command_rate, cfg.limits.command_burst),
+            ),
             &core_tx,
         );
     }

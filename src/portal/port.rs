@@ -18,6 +18,7 @@
 //! game's text arrives as `raw` messages, rendered without markup by the same caps.
 
 use super::core::{AuthAnswer, CoreEvent, SESSION_CHANNEL, ServerStatus, ToSession};
+use super::gateway::ToUpstream;
 use crate::codec::markup;
 use crate::shared::caps::ClientCaps;
 use crate::shared::message::Message;
@@ -130,8 +131,8 @@ pub struct PortInput {
     id: SessionId,
     core: mpsc::Sender<CoreEvent>,
     max_line: usize,
-    /// The session plays an upstream game (gateway mode), not the server.
-    upstream: bool,
+    /// In gateway mode, the session's leg: lines and out-of-band messages go straight there.
+    upstream: Option<mpsc::Sender<ToUpstream>>,
 }
 
 /// The core has stopped; the session cannot go on.
@@ -156,7 +157,7 @@ impl PortInput {
             id,
             core,
             max_line,
-            upstream: false,
+            upstream: None,
         }
     }
 
@@ -173,7 +174,7 @@ impl PortInput {
     /// Whether the session plays an upstream game (gateway mode): out-of-band messages then
     /// pass to the game exactly as the client sent them.
     pub fn upstream(&self) -> bool {
-        self.upstream
+        self.upstream.is_some()
     }
 
     /// The front end knows what the client is (negotiation settled, page loaded): a gateway
@@ -186,6 +187,13 @@ impl PortInput {
     /// A line the player typed becomes `data_in` `text`, cleaned of control characters.
     /// (Cutting is the front end's: some cut bytes before decoding, see [`PortInput::cut`].)
     pub async fn line(&self, line: &str) -> Result<(), Stopped> {
+        if let Some(leg) = &self.upstream {
+            // A leg that has ended is closing the session; the line has nowhere to go.
+            let _ = leg
+                .send(ToUpstream::Line(markup::sanitize_input(line)))
+                .await;
+            return Ok(());
+        }
         let ev = CoreEvent::DataIn {
             id: self.id,
             messages: vec![Message::text(markup::sanitize_input(line))],
@@ -205,6 +213,10 @@ impl PortInput {
 
     /// An out-of-band message (GMCP, MSDP, the page's own) becomes `data_in` as it is.
     pub async fn oob(&self, message: Message) -> Result<(), Stopped> {
+        if let Some(leg) = &self.upstream {
+            let _ = leg.send(ToUpstream::Oob(message)).await;
+            return Ok(());
+        }
         let ev = CoreEvent::DataIn {
             id: self.id,
             messages: vec![message],
@@ -457,7 +469,7 @@ mod tests {
         reply
             .send(Ok(super::super::core::Opened {
                 id: 7,
-                upstream: false,
+                upstream: None,
             }))
             .unwrap();
         let mut port = opener.await.unwrap().unwrap();

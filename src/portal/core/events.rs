@@ -1,7 +1,7 @@
 //! What the core is told and what it tells: [`CoreEvent`] (anything → the core), [`ToSession`]
 //! (the core → one session's front end), and the typed values they carry.
 
-use crate::portal::gateway::UpstreamState;
+use crate::portal::gateway::{ToUpstream, UpstreamState};
 use crate::portal::port::CloseReason;
 use crate::shared::control::{ControlRequest, ControlResponse};
 use crate::shared::link::{AuthMethod, PortalMsg, ServerMsg, Start};
@@ -65,6 +65,12 @@ pub enum CoreEvent {
     /// The front end knows what the client is (its negotiation settled, the SSH shell
     /// started, the page loaded): a gateway session connects to the game now.
     Ready {
+        /// Session.
+        id: SessionId,
+    },
+    /// A gateway session's player typed something (reported by its leg at most once a
+    /// second): it is not idle.
+    Active {
         /// Session.
         id: SessionId,
     },
@@ -154,12 +160,13 @@ pub enum CoreEvent {
 }
 
 /// A session the core opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Opened {
     /// Its id.
     pub id: SessionId,
-    /// Whether it plays an upstream game (gateway mode) rather than the server.
-    pub upstream: bool,
+    /// In gateway mode, the way to its leg: the port sends what the player types straight
+    /// there (one task fewer on every line's way to the game).
+    pub upstream: Option<mpsc::Sender<ToUpstream>>,
 }
 
 /// The server's answer to an authentication request.

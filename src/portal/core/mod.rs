@@ -58,20 +58,20 @@ struct PendingAuth {
 
 /// Token bucket for the per-session command rate.
 #[derive(Debug)]
-struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     last: Instant,
 }
 
 impl Bucket {
-    fn new(burst: u32) -> Self {
+    pub(crate) fn new(burst: u32) -> Self {
         Bucket {
             tokens: f64::from(burst),
             last: Instant::now(),
         }
     }
 
-    fn take(&mut self, rate: f64, burst: u32) -> bool {
+    pub(crate) fn take(&mut self, rate: f64, burst: u32) -> bool {
         let now = Instant::now();
         let add = now.duration_since(self.last).as_secs_f64() * rate;
         self.tokens = (self.tokens + add).min(f64::from(burst));
@@ -294,6 +294,11 @@ impl Core {
                 let _ = reply.send(r);
             }
             CoreEvent::Ready { id } => self.send_upstream(id, ToUpstream::Ready),
+            CoreEvent::Active { id } => {
+                if let Some(e) = self.sessions.get_mut(&id) {
+                    e.session.touch(true);
+                }
+            }
             CoreEvent::Upstream { id, state } => {
                 if let Some(u) = self.sessions.get_mut(&id).and_then(|e| e.upstream.as_mut()) {
                     u.state = state;
@@ -375,7 +380,7 @@ impl Core {
             },
             None => None,
         };
-        let attached = upstream.is_some();
+        let leg = upstream.as_ref().map(|u| u.tx.clone());
         let data = session.get_sync_data();
         self.sessions.insert(
             id,
@@ -390,8 +395,8 @@ impl Core {
                 upstream,
             },
         );
-        if attached {
-            return Ok(Opened { id, upstream: true });
+        if leg.is_some() {
+            return Ok(Opened { id, upstream: leg });
         }
         self.to_server(PortalMsg::Connect { session: data });
         if !self.is_up() {
@@ -400,10 +405,7 @@ impl Core {
                 "The server is starting; what you type will be handled in a moment.",
             );
         }
-        Ok(Opened {
-            id,
-            upstream: false,
-        })
+        Ok(Opened { id, upstream: None })
     }
 
     /// Hands a gateway session's leg something to do, without waiting: a leg this far

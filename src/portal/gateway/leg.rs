@@ -112,6 +112,10 @@ pub(super) struct Leg {
     pub(super) held: VecDeque<String>,
     /// Bytes in `held`.
     pub(super) held_bytes: usize,
+    /// The player's command rate (`[limits] command_rate`, `command_burst`).
+    pub(super) bucket: crate::portal::core::Bucket,
+    /// When the core was last told the player is active.
+    pub(super) reported_active: Option<tokio::time::Instant>,
 }
 
 impl Leg {
@@ -251,6 +255,9 @@ impl Leg {
                 tracing::debug!(session = self.id, name = %m.name, "out-of-band message while the game is away; not sent");
             }
             ToUpstream::Line(line) => {
+                if !self.admit(&line).await {
+                    return;
+                }
                 let limit = self.gateway.config.held_input_bytes;
                 if self.held_bytes + line.len() > limit {
                     tracing::info!(
@@ -376,7 +383,9 @@ impl Leg {
                     None => return End::PlayerGone,
                     Some(ToUpstream::Ready) => {}
                     Some(ToUpstream::Line(line)) => {
-                        TelnetClient::encode_line(line.as_bytes(), &mut to_game);
+                        if self.admit(&line).await {
+                            TelnetClient::encode_line(line.as_bytes(), &mut to_game);
+                        }
                     }
                     Some(ToUpstream::Oob(m)) => conn.oob_to_game(&m, &mut to_game),
                     Some(ToUpstream::Flags(flags)) => {
@@ -395,6 +404,30 @@ impl Leg {
                 }
             }
         }
+    }
+
+    /// Whether a line the player typed may go, under the command rate (if not, the player
+    /// is told it was not sent); tells the core, at most once a second, that the player is
+    /// active (the idle timeout).
+    async fn admit(&mut self, line: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        if self
+            .reported_active
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.reported_active = Some(now);
+            let _ = self.core.try_send(CoreEvent::Active { id: self.id });
+        }
+        let (rate, burst) = self.gateway.rate;
+        if self.bucket.take(rate, burst) {
+            return true;
+        }
+        tracing::info!(session = self.id, "command rate exceeded; input refused");
+        self.say(&format!(
+            "You are sending commands too fast; this was not sent: {line}"
+        ))
+        .await;
+        false
     }
 
     /// Writes the lines held while the game was away, oldest first.

@@ -3,8 +3,9 @@
 //! With `[gateway] enabled`, every session a front end opens is attached to an upstream
 //! **leg** ([`leg`]) instead of the server: a telnet client connection to the game, owned by
 //! the portal, so a server reload or crash never cuts a player off. The core keeps the session
-//! in its registry (limits, rate, `status`) and hands the leg the player's input; the leg
-//! sends the game's output straight to the session's front end.
+//! in its registry (limits, timeouts, `status`); the session's port sends what the player
+//! types straight to the leg, which bounds its rate, and the leg sends the game's output
+//! straight to the session's front end.
 //!
 //! - [`answers`]: what the game is told about the player (TTYPE/MTTS, NAWS, NEW-ENVIRON);
 //! - [`text`]: the game's bytes as `text` and `prompt` messages;
@@ -83,16 +84,19 @@ pub struct Gateway {
     pub config: GatewayConfig,
     /// Where a leg leaves the game's MSSP, for the portal's own answer to crawlers.
     pub info: Arc<PortalInfo>,
+    /// `[limits] command_rate` and `command_burst`: each leg bounds the player's lines.
+    pub rate: (f64, u32),
     /// When game connections last closed in order (the latest few, within [`CLOSE_WINDOW`]).
     closes: Mutex<VecDeque<Instant>>,
 }
 
 impl Gateway {
     /// The gateway for `config` (which has been validated).
-    pub fn new(config: GatewayConfig, info: Arc<PortalInfo>) -> Arc<Self> {
+    pub fn new(config: GatewayConfig, info: Arc<PortalInfo>, rate: (f64, u32)) -> Arc<Self> {
         Arc::new(Gateway {
             config,
             info,
+            rate,
             closes: Mutex::new(VecDeque::new()),
         })
     }
@@ -145,6 +149,8 @@ impl Gateway {
             rx,
             held: VecDeque::new(),
             held_bytes: 0,
+            bucket: crate::portal::core::Bucket::new(self.rate.1),
+            reported_active: None,
         };
         let span = tracing::info_span!("upstream", session = id);
         tokio::spawn(leg.run().instrument(span));
@@ -158,7 +164,7 @@ mod tests {
 
     fn gateway() -> Arc<Gateway> {
         let info = Arc::new(PortalInfo::new("t", Vec::new(), Default::default()));
-        Gateway::new(GatewayConfig::default(), info)
+        Gateway::new(GatewayConfig::default(), info, (10.0, 30))
     }
 
     #[test]
