@@ -14,6 +14,8 @@
 # all connected to the game again after it is killed and started again.
 #
 #   bash bench/gateway.sh [ROUNDS]
+#   BEFORE=DIR bash bench/gateway.sh [ROUNDS]   # also `gw-before`: the gateway of the
+#                                               # `portcullis` in DIR, in the same turns
 #
 # Needs release builds (made unless BENCH_SKIP_BUILD=1) and stunnel4 (installed with apt-get
 # when missing and run as root; the stunnel rows are left out otherwise). Results: one JSON per
@@ -66,7 +68,7 @@ start_game() {
 start_game
 
 # Portcullis, in gateway mode (G) and, for the memory baseline, on its own (S).
-start_portcullis() { # NAME GATEWAY(true|false)
+start_portcullis() { # NAME GATEWAY(true|false) [BINARY]
     local d="$WORK/$1"
     mkdir -p "$d"
     local telnet tls
@@ -94,13 +96,14 @@ upstream = "127.0.0.1:$GAME_PORT"
 reconnect_max_delay_secs = 2
 reconnect_attempts = 30
 EOF
-    "$BIN/portcullis" start --config "$d/config.toml" >"$d/log" 2>&1 &
+    "${3:-$BIN/portcullis}" start --config "$d/config.toml" >"$d/log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     wait_port "$telnet"; wait_port "$tls"
     eval "${1}_PID=$pid ${1}_TELNET=$telnet ${1}_TLS=$tls ${1}_DIR=$d"
 }
 start_portcullis G true
+[ -n "${BEFORE:-}" ] && start_portcullis P true "$BEFORE/portcullis"
 
 # stunnel: TLS on its own port in front of the game, with the certificate Portcullis made.
 if [ -n "$STUNNEL" ]; then
@@ -134,6 +137,7 @@ for round in $(seq 1 "$ROUNDS"); do
         log "round $round: $n clients"
         roundtrip direct telnet "127.0.0.1:$GAME_PORT" "$n" "$lines" "$round"
         roundtrip gateway telnet "127.0.0.1:$G_TELNET" "$n" "$lines" "$round"
+        [ -n "${BEFORE:-}" ] && roundtrip gw-before telnet "127.0.0.1:$P_TELNET" "$n" "$lines" "$round"
         [ -n "$STUNNEL" ] && roundtrip stunnel tls "127.0.0.1:$STUNNEL_PORT" "$n" "$lines" "$round"
         roundtrip gw-tls tls "127.0.0.1:$G_TLS" "$n" "$lines" "$round"
     done
@@ -143,9 +147,10 @@ done
 # 1,000 at Portcullis' own connection screen (the portal process alone in both), each in a
 # portal started for it (a portal that has served before reuses what it freed).
 for round in $(seq 1 "$ROUNDS"); do
-    for side in H S; do
+    for side in H S ${BEFORE:+Q}; do
         gw=true; [ "$side" = S ] && gw=false
-        start_portcullis "$side" "$gw"
+        bin="$BIN/portcullis"; [ "$side" = Q ] && bin="$BEFORE/portcullis"
+        start_portcullis "$side" "$gw" "$bin"
         pid_var="${side}_PID"; port_var="${side}_TELNET"
         "$BIN/portcullis-bench" --quiet --json "$OUT/hold-$side-$round.json" hold \
             --addr "127.0.0.1:${!port_var}" --sessions 1000 --pid "${!pid_var}" --hold-secs 3 \
@@ -196,7 +201,7 @@ def get(d, *keys):
             return None
         d = d[k]
     return d
-sides = ["direct", "gateway", "stunnel", "gw-tls"]
+sides = ["direct", "gateway", "gw-before", "stunnel", "gw-tls"]
 print(f"{'round trip':<26} {'run':>3} " + " ".join(f"{s:>10}" for s in sides))
 for n in (1, 100, 1000):
     for r in range(1, rounds + 1):
@@ -209,7 +214,8 @@ for n in (1, 100, 1000):
 for r in range(1, rounds + 1):
     g = get(load(f"{out}/hold-H-{r}.json"), "results", "kib_per_session")
     s = get(load(f"{out}/hold-S-{r}.json"), "results", "kib_per_session")
-    print(f"{'KiB per idle session':<26} {r:>3} gateway {g} own server {s}")
+    q = get(load(f"{out}/hold-Q-{r}.json"), "results", "kib_per_session")
+    print(f"{'KiB per idle session':<26} {r:>3} gateway {g} gateway before {q} own server {s}")
 for r in range(1, rounds + 1):
     print(f"{'1,000 reconnected (ms)':<26} {r:>3} {open(f'{out}/reconnect-{r}.txt').read().strip()}")
 EOF
