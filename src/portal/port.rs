@@ -13,9 +13,10 @@
 //! - **close**: one typed [`CloseReason`] — [`PortInput::closed`].
 //!
 //! The port is where a session is attached to what plays it: the core and through it the
-//! server's App, or in gateway mode an upstream game (the core hands input to the session's
-//! leg, which answers on the same channel). A front end does not need to know which: the
-//! game's text arrives as `raw` messages, rendered without markup by the same caps.
+//! server's App, or in gateway mode an upstream game (the port sends what the player types
+//! straight to the session's leg, which answers on the same channel as the core). A front
+//! end does not need to know which: the game's text arrives as `raw` messages, rendered
+//! without markup by the same caps.
 
 use super::core::{AuthAnswer, CoreEvent, SESSION_CHANNEL, ServerStatus, ToSession};
 use super::gateway::ToUpstream;

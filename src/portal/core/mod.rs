@@ -452,6 +452,8 @@ impl Core {
             return;
         }
         if e.upstream.is_some() {
+            // A gateway session's port sends input straight to its leg; input that reaches
+            // the core anyway goes the same way, under the same rate.
             e.session.touch(messages.iter().any(|m| m.name == "text"));
             for m in messages {
                 let cmd = match m.kind() {
