@@ -626,6 +626,186 @@ fn the_command_rate_holds_for_the_game_too() {
     );
 }
 
+/// Runs `openssl` with `args` in `dir`, failing the test if it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+}
+
+#[test]
+fn tls_to_the_game_checks_its_certificate() {
+    // A CA, and a certificate it signed for 127.0.0.1, made with OpenSSL.
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend_from_slice(&ec);
+    ca.extend_from_slice(&[
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=Test CA",
+        "-days",
+        "2",
+    ]);
+    openssl(d, &ca);
+    let mut csr = vec!["req"];
+    csr.extend_from_slice(&ec);
+    csr.extend_from_slice(&[
+        "-keyout",
+        "game.key",
+        "-out",
+        "game.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(d, &csr);
+    std::fs::write(
+        d.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "game.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "game.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+    );
+    // The game: OpenSSL's own TLS server; what it reads from stdin goes to Portcullis.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut game = std::process::Command::new("openssl")
+        .current_dir(d)
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            "game.pem",
+            "-key",
+            "game.key",
+            "-quiet",
+            "-naccept",
+            "1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let ca = d.join("ca.pem");
+    let p = portal(
+        port,
+        &format!(
+            "upstream_tls = true\nupstream_ca = {:?}",
+            ca.display().to_string()
+        ),
+    );
+    let mut player = p.telnet();
+    let deadline = Instant::now() + WAIT;
+    while !p.status().contains("connected") {
+        assert!(
+            Instant::now() < deadline,
+            "the leg never connected over TLS"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stdin = game.stdin.take().unwrap();
+    stdin.write_all(b"Welcome over TLS\r\n").unwrap();
+    stdin.flush().unwrap();
+    player.expect("Welcome over TLS");
+    player.send_line("look");
+    let mut stdout = game.stdout.take().unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while !String::from_utf8_lossy(&got).contains("look") {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(
+            n > 0 && Instant::now() < deadline,
+            "the game never got the line: {got:?}"
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    terminate(&mut game);
+    drop(p);
+
+    // A game whose certificate the CA did not sign is refused, and the player is told.
+    let other = tempfile::tempdir().unwrap();
+    let mut rogue = vec!["req", "-x509"];
+    rogue.extend_from_slice(&ec);
+    rogue.extend_from_slice(&[
+        "-keyout",
+        "k.pem",
+        "-out",
+        "c.pem",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-days",
+        "2",
+    ]);
+    openssl(other.path(), &rogue);
+    let mut impostor = std::process::Command::new("openssl")
+        .current_dir(other.path())
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            "c.pem",
+            "-key",
+            "k.pem",
+            "-quiet",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let p = portal(
+        port,
+        &format!(
+            "upstream_tls = true\nupstream_ca = {:?}\nreconnect_attempts = 1\nreconnect_max_delay_secs = 1",
+            ca.display().to_string()
+        ),
+    );
+    let mut player = p.telnet();
+    p.log.wait_for("tls: invalid peer certificate");
+    let rest = player.expect_closed();
+    assert!(rest.contains("could not be reached"), "{rest}");
+    terminate(&mut impostor);
+}
+
 #[test]
 fn the_game_address_must_be_host_and_port() {
     let d = tempfile::tempdir().unwrap();

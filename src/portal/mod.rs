@@ -50,6 +50,9 @@ pub enum PortalError {
     /// The SSH host keys could not be loaded or made.
     #[error("ssh host keys: {0}")]
     HostKeys(crate::ops::keys::KeyError),
+    /// Gateway mode cannot work as configured (TLS to the game).
+    #[error("gateway: {0}")]
+    Gateway(String),
     /// Another portal already runs on this data directory.
     #[error("a portal is already running on {0} (it holds portal.lock)")]
     AlreadyRunning(String),
@@ -243,14 +246,13 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     );
     if cfg.gateway.enabled {
         tracing::info!(upstream = %cfg.gateway.upstream, client_address = ?cfg.gateway.client_address, "gateway mode: players are led to the upstream game");
-        core = core.with_gateway(
-            gateway::Gateway::new(
-                cfg.gateway.clone(),
-                info.clone(),
-                (cfg.limits.command_rate, cfg.limits.command_burst),
-            ),
-            &core_tx,
-        );
+        let gateway = gateway::Gateway::new(
+            cfg.gateway.clone(),
+            info.clone(),
+            (cfg.limits.command_rate, cfg.limits.command_burst),
+        )
+        .map_err(PortalError::Gateway)?;
+        core = core.with_gateway(gateway, &core_tx);
     }
 
     // Set once the core has stopped: the link and control sockets stop accepting.

@@ -200,8 +200,13 @@ pub struct AccountsConfig {
 pub struct GatewayConfig {
     /// Whether players are led to the upstream game instead of Portcullis' own server.
     pub enabled: bool,
-    /// The game's plain telnet port, `host:port` (IPv6 in brackets).
+    /// The game's telnet port, `host:port` (IPv6 in brackets).
     pub upstream: String,
+    /// Whether to speak TLS to the game (its certificate checked for the host in `upstream`).
+    pub upstream_tls: bool,
+    /// CA certificates (PEM) the game's certificate is checked against; empty: the system's.
+    /// Relative to the config file.
+    pub upstream_ca: PathBuf,
     /// How the game learns each player's IP address.
     pub client_address: ClientAddress,
     /// How SSH players log in: `none` (any user name; the game has its own login) or
@@ -251,6 +256,8 @@ impl Default for GatewayConfig {
         GatewayConfig {
             enabled: false,
             upstream: "127.0.0.1:4201".into(),
+            upstream_tls: false,
+            upstream_ca: PathBuf::new(),
             client_address: ClientAddress::Mnes,
             ssh_auth: SshAuth::None,
             connect_timeout_secs: 5,
@@ -435,8 +442,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         &mut config.ssh.keys_dir,
         &mut config.tls.cert,
         &mut config.tls.key,
+        &mut config.gateway.upstream_ca,
     ] {
-        if p.is_relative() {
+        if p.is_relative() && !p.as_os_str().is_empty() {
             *p = base.join(&*p);
         }
     }

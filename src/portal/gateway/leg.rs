@@ -84,16 +84,12 @@ enum End {
 
 /// What one read from the game gave.
 enum Read {
-    /// Nothing after all (a spurious wake-up).
-    Nothing,
     /// The game closed the connection in order.
     Closed,
     /// Messages for the player (maybe none: negotiation only).
     Messages(Vec<Message>),
     /// The game broke the protocol (see [`End::Fatal`]).
     Fatal(String),
-    /// The read failed.
-    Failed(String),
 }
 
 /// One leg's state and what it talks to.
@@ -136,7 +132,7 @@ impl Leg {
             });
             let gateway = self.gateway.clone();
             let connected = tokio::select! {
-                c = connect(&gateway) => c,
+                c = connect(&gateway, self.peer) => c,
                 gone = self.hold_until_gone() => {
                     debug_assert!(gone);
                     return;
@@ -289,22 +285,9 @@ impl Leg {
     }
 
     /// Plays one connection until it ends.
-    async fn play(&mut self, stream: TcpStream) -> End {
-        let game = stream.peer_addr().ok();
-        let (reader, mut writer) = stream.into_split();
+    async fn play(&mut self, stream: GameStream) -> End {
+        let (mut reader, mut writer) = stream.split();
         let mut to_game: Vec<u8> = Vec::new();
-        let header = match (self.gateway.config.client_address, game) {
-            (ClientAddress::ProxyV1, Some(game)) => {
-                Some(proxy::header(proxy::Version::V1, self.peer, game))
-            }
-            (ClientAddress::ProxyV2, Some(game)) => {
-                Some(proxy::header(proxy::Version::V2, self.peer, game))
-            }
-            _ => None,
-        };
-        if let Some(h) = header {
-            to_game.extend_from_slice(&h);
-        }
         self.answers.restart();
         let mut conn = GameConn {
             client: TelnetClient::new(ClientLimits::default(), self.policy()),
@@ -337,29 +320,19 @@ impl Leg {
             let room = in_flight < MAX_IN_FLIGHT;
             tokio::select! {
                 _ = tokio::time::sleep(CATCH_UP_POLL), if !room => {}
-                r = reader.readable(), if room => {
-                    if let Err(e) = r {
-                        return End::GameLost(e.to_string());
-                    }
-                    // The read buffer lives on the stack for this read only, not in every
-                    // idle leg's state (8 KiB a player).
-                    let read = {
-                        let mut buf = [0u8; READ_CHUNK];
-                        match reader.try_read(&mut buf[..chunk]) {
-                            Ok(0) => Read::Closed,
-                            Ok(n) => {
-                                let mut out = Vec::new();
-                                match conn.game_bytes(&buf[..n], &mut self.answers, &mut to_game, &mut out) {
-                                    Ok(()) => Read::Messages(out),
-                                    Err(why) => Read::Fatal(why),
-                                }
+                r = reader.read(chunk), if room => {
+                    let read = match r {
+                        Err(e) => return End::GameLost(e.to_string()),
+                        Ok(bytes) if bytes.is_empty() => Read::Closed,
+                        Ok(bytes) => {
+                            let mut out = Vec::new();
+                            match conn.game_bytes(&bytes, &mut self.answers, &mut to_game, &mut out) {
+                                Ok(()) => Read::Messages(out),
+                                Err(why) => Read::Fatal(why),
                             }
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Read::Nothing,
-                            Err(e) => Read::Failed(e.to_string()),
                         }
                     };
                     match read {
-                        Read::Nothing => {}
                         Read::Closed => {
                             let mut out = Vec::new();
                             conn.text.prompt(&mut out);
@@ -367,7 +340,6 @@ impl Leg {
                             return End::GameClosed;
                         }
                         Read::Fatal(why) => return End::Fatal(why),
-                        Read::Failed(why) => return End::GameLost(why),
                         Read::Messages(out) => {
                             if !self.to_player(out).await {
                                 return End::PlayerGone;
@@ -692,17 +664,99 @@ impl GameConn {
     }
 }
 
-/// One connection attempt to the game, within the configured time.
-async fn connect(gateway: &Gateway) -> Result<TcpStream, String> {
+/// The game's side of one connection: reads, writes.
+enum GameStream {
+    /// Plain telnet.
+    Plain(TcpStream),
+    /// Telnet over TLS (`upstream_tls`).
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// What a leg reads the game from.
+enum GameReader {
+    Plain(tokio::net::tcp::OwnedReadHalf),
+    Tls(tokio::io::ReadHalf<Box<tokio_rustls::client::TlsStream<TcpStream>>>),
+}
+
+/// What a leg writes the game to.
+type GameWriter = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
+impl GameStream {
+    fn split(self) -> (GameReader, GameWriter) {
+        match self {
+            GameStream::Plain(s) => {
+                let (r, w) = s.into_split();
+                (GameReader::Plain(r), Box::new(w))
+            }
+            GameStream::Tls(s) => {
+                let (r, w) = tokio::io::split(s);
+                (GameReader::Tls(r), Box::new(w))
+            }
+        }
+    }
+}
+
+impl GameReader {
+    /// The next bytes from the game, at most `chunk`; empty when it closed. Cancel-safe.
+    /// A plain connection reads into the stack once it is readable, so an idle leg keeps no
+    /// read buffer (8 KiB a player); TLS keeps one while it waits.
+    async fn read(&mut self, chunk: usize) -> std::io::Result<Vec<u8>> {
+        match self {
+            GameReader::Plain(r) => loop {
+                r.readable().await?;
+                let mut buf = [0u8; READ_CHUNK];
+                match r.try_read(&mut buf[..chunk.min(READ_CHUNK)]) {
+                    Ok(n) => return Ok(buf[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            },
+            GameReader::Tls(r) => {
+                use tokio::io::AsyncReadExt;
+                let mut buf = vec![0u8; chunk];
+                let n = r.read(&mut buf).await?;
+                buf.truncate(n);
+                Ok(buf)
+            }
+        }
+    }
+}
+
+/// One connection attempt to the game, within the configured time: TCP, then the PROXY
+/// header if the game takes one (before TLS, as HAProxy sends it), then TLS if asked for.
+async fn connect(gateway: &Gateway, peer: SocketAddr) -> Result<GameStream, String> {
     let target = gateway.config.upstream.as_str();
     let timeout = Duration::from_secs(gateway.config.connect_timeout_secs);
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err(format!("no answer within {timeout:?}")),
+    let attempt = async {
+        let mut stream = TcpStream::connect(target)
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = stream.set_nodelay(true);
+        let game = stream.peer_addr().map_err(|e| e.to_string())?;
+        let header = match gateway.config.client_address {
+            ClientAddress::ProxyV1 => Some(proxy::header(proxy::Version::V1, peer, game)),
+            ClientAddress::ProxyV2 => Some(proxy::header(proxy::Version::V2, peer, game)),
+            ClientAddress::Mnes | ClientAddress::None => None,
+        };
+        if let Some(h) = header {
+            stream.write_all(&h).await.map_err(|e| e.to_string())?;
+        }
+        match &gateway.tls {
+            None => Ok(GameStream::Plain(stream)),
+            Some(tls) => {
+                let s = tls
+                    .connector
+                    .connect(tls.server_name.clone(), stream)
+                    .await
+                    .map_err(|e| format!("tls: {e}"))?;
+                Ok(GameStream::Tls(Box::new(s)))
+            }
+        }
     };
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
 }
 
 /// Merges a protocol_flags update (null removes).

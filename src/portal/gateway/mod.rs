@@ -15,6 +15,7 @@ pub mod answers;
 mod leg;
 pub mod proxy;
 pub mod text;
+pub mod tls;
 
 use crate::portal::core::{CoreEvent, ToSession};
 use crate::portal::info::PortalInfo;
@@ -86,19 +87,28 @@ pub struct Gateway {
     pub info: Arc<PortalInfo>,
     /// `[limits] command_rate` and `command_burst`: each leg bounds the player's lines.
     pub rate: (f64, u32),
+    /// TLS to the game, when `upstream_tls` is on.
+    pub tls: Option<tls::UpstreamTls>,
     /// When game connections last closed in order (the latest few, within [`CLOSE_WINDOW`]).
     closes: Mutex<VecDeque<Instant>>,
 }
 
 impl Gateway {
-    /// The gateway for `config` (which has been validated).
-    pub fn new(config: GatewayConfig, info: Arc<PortalInfo>, rate: (f64, u32)) -> Arc<Self> {
-        Arc::new(Gateway {
+    /// The gateway for `config` (which has been validated); the reason it cannot work (a
+    /// CA file for `upstream_tls` that cannot be read).
+    pub fn new(
+        config: GatewayConfig,
+        info: Arc<PortalInfo>,
+        rate: (f64, u32),
+    ) -> Result<Arc<Self>, String> {
+        let tls = tls::connector(&config)?;
+        Ok(Arc::new(Gateway {
             config,
             info,
             rate,
+            tls,
             closes: Mutex::new(VecDeque::new()),
-        })
+        }))
     }
 
     /// A leg's game connection closed in order at `at`: notes it, and says whether another
@@ -164,7 +174,7 @@ mod tests {
 
     fn gateway() -> Arc<Gateway> {
         let info = Arc::new(PortalInfo::new("t", Vec::new(), Default::default()));
-        Gateway::new(GatewayConfig::default(), info, (10.0, 30))
+        Gateway::new(GatewayConfig::default(), info, (10.0, 30)).unwrap()
     }
 
     #[test]
