@@ -807,6 +807,97 @@ fn tls_to_the_game_checks_its_certificate() {
 }
 
 #[test]
+fn ssh_with_accounts_checks_the_password_before_the_game_sees_anyone() {
+    if std::process::Command::new("ssh")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("no ssh client; skipped");
+        return;
+    }
+    let game = Game::new();
+    let p = Portcullis::start_ssh(&format!(
+        "[gateway]\nenabled = true\nupstream = \"127.0.0.1:{}\"\nssh_auth = \"accounts\"\n",
+        game.port
+    ));
+    p.account("alice");
+    let home = tempfile::tempdir().unwrap();
+    let askpass = home.path().join("askpass");
+    std::fs::write(&askpass, "#!/bin/sh\nprintf '%s\\n' \"$TEST_SECRET\"\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let ssh = |secret: &str| {
+        std::process::Command::new("ssh")
+            .args([
+                "-F",
+                "/dev/null",
+                "-tt",
+                "-p",
+                &p.ssh_port.unwrap().to_string(),
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+                "-o",
+                &format!("UserKnownHostsFile={}", home.path().join("kh").display()),
+                "-o",
+                "NumberOfPasswordPrompts=1",
+                "-o",
+                "PreferredAuthentications=password",
+                "alice@127.0.0.1",
+            ])
+            .env_remove("SSH_AUTH_SOCK")
+            .env("HOME", home.path())
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0")
+            .env("TEST_SECRET", secret)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // A wrong password: refused, and no connection to the game was ever made.
+    let wrong = ssh("not-the-password");
+    let out = wait_output(wrong, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        assert!(
+            game.listener.accept().is_err(),
+            "the game got a connection from a refused login"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The right one: the game's screen, and the account name offered as USER.
+    let mut child = ssh("secret-alice");
+    let mut up = game.accept();
+    up.send(&[IAC, DO, NEW_ENVIRON]);
+    up.expect_raw(&[IAC, WILL, NEW_ENVIRON]);
+    let mut send = vec![IAC, SB, NEW_ENVIRON, 1, 0];
+    send.extend_from_slice(b"USER");
+    send.extend_from_slice(&[IAC, SE]);
+    up.send(&send);
+    let is = up.expect_subneg(NEW_ENVIRON, 1);
+    assert!(
+        String::from_utf8_lossy(&is).contains("USER\x01alice"),
+        "{is:?}"
+    );
+    up.send(b"Hello, account holder\r\n");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(child.stdin.take());
+    terminate(&mut child);
+    let out = wait_output(child, Duration::from_secs(5));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Hello, account holder"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
 fn the_game_address_must_be_host_and_port() {
     let d = tempfile::tempdir().unwrap();
     let config = d.path().join("config.toml");

@@ -190,13 +190,17 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
             protocol: listener::SSH.into(),
             addr: addr.to_string(),
         });
+        // In gateway mode there is no Portcullis connection screen to register at.
         let registration_user = (cfg.accounts.registration
-            && !cfg.ssh.registration_user.is_empty())
-        .then(|| cfg.ssh.registration_user.clone());
+            && !cfg.ssh.registration_user.is_empty()
+            && !cfg.gateway.enabled)
+            .then(|| cfg.ssh.registration_user.clone());
         let shared = ssh::SshShared {
             config: Arc::new(ssh::russh_config(&cfg.ssh, keys)),
             limits: Arc::new(cfg.limits.clone()),
             registration_user,
+            anyone: cfg.gateway.enabled
+                && cfg.gateway.ssh_auth == crate::shared::config::SshAuth::None,
             auth_timeout: Duration::from_secs(cfg.ssh.auth_timeout_secs),
         };
         ssh_listener = Some((l, shared));

@@ -87,6 +87,7 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         login: LoginScreen::new(&cfg.accounts, &cfg.server.name, cfg.telnet.login),
         app: Box::new(app::Talker),
         world_name: cfg.server.name.clone(),
+        auth_addresses: std::collections::HashMap::new(),
     };
     let mut done_rx = done_rx;
     loop {
@@ -146,6 +147,9 @@ struct Server {
     app: Box<dyn App>,
     /// The world's name (`[server] name`), for MSDP SERVER_ID.
     world_name: String,
+    /// The client address of each SSH password check under way, by request: the session
+    /// may not be the server's (gateway mode).
+    auth_addresses: std::collections::HashMap<u64, String>,
 }
 
 type Reader = link::LinkReader<OwnedReadHalf, PortalMsg>;
@@ -277,7 +281,8 @@ impl Server {
                 req,
                 username,
                 method,
-            } => self.auth(id, req, username, method),
+                address,
+            } => self.auth(id, req, username, method, address),
             PortalMsg::SyncOne { id, protocol_flags } => {
                 if let Some(s) = self.sessions.get_mut(id) {
                     s.session.update_flags(&protocol_flags);

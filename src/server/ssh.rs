@@ -18,6 +18,10 @@ const SSH_ACCOUNT: &str = "ssh_account";
 const SSH_SHELL: &str = "ssh_shell";
 
 /// Whether an SSH session's shell has started (it sees nothing before).
+/// Password checks whose address the server keeps at once (each holds a few bytes; the
+/// portal bounds SSH connections long before this).
+const MAX_AUTH_IN_FLIGHT: usize = 65_536;
+
 pub(super) fn shell_started(data: &SyncData) -> bool {
     data.server_data.contains_key(SSH_SHELL)
 }
@@ -37,10 +41,14 @@ impl Server {
     }
 
     /// An SSH authentication request: passwords are checked off the main task, keys here.
-    pub(super) fn auth(&mut self, id: SessionId, req: u64, username: String, method: AuthMethod) {
-        let Some(address) = self.address(id) else {
-            return;
-        };
+    pub(super) fn auth(
+        &mut self,
+        id: SessionId,
+        req: u64,
+        username: String,
+        method: AuthMethod,
+        address: String,
+    ) {
         let reject = |why: &str| ServerMsg::AuthResult {
             id,
             req,
@@ -57,6 +65,9 @@ impl Server {
         }
         match method {
             AuthMethod::Password { password } => {
+                if self.auth_addresses.len() < MAX_AUTH_IN_FLIGHT {
+                    self.auth_addresses.insert(req, address);
+                }
                 self.worker.start_auth(
                     id,
                     req,
@@ -176,7 +187,11 @@ impl Server {
     }
 
     pub(super) fn auth_done(&mut self, id: SessionId, req: u64, outcome: Outcome) {
-        let Some(address) = self.address(id) else {
+        let Some(address) = self
+            .auth_addresses
+            .remove(&req)
+            .or_else(|| self.address(id))
+        else {
             return;
         };
         let (accepted, reason) = match outcome {

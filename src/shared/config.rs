@@ -550,12 +550,6 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             });
         }
     }
-    if c.gateway.enabled && c.gateway.ssh_auth == SshAuth::Accounts {
-        return Err(ConfigError::Value {
-            key: "gateway.ssh_auth",
-            why: "\"accounts\" is not built yet in gateway mode; use \"none\" (the game runs its own login)".into(),
-        });
-    }
     if !(1024..=16 * 1024 * 1024).contains(&c.gateway.max_inflate_bytes) {
         return Err(ConfigError::Value {
             key: "gateway.max_inflate_bytes",

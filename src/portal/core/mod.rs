@@ -51,6 +51,8 @@ pub use events::{AuthAnswer, CoreEvent, Opened, ServerStatus, ToSession};
 #[derive(Debug)]
 struct PendingAuth {
     id: SessionId,
+    /// The client's address.
+    address: String,
     username: String,
     method: AuthMethod,
     reply: oneshot::Sender<AuthAnswer>,
@@ -522,9 +524,13 @@ impl Core {
         method: AuthMethod,
         reply: oneshot::Sender<AuthAnswer>,
     ) {
-        if !self.sessions.contains_key(&id) {
+        let Some(address) = self
+            .sessions
+            .get(&id)
+            .map(|e| e.session.data.address.clone())
+        else {
             return;
-        }
+        };
         let req = self.next_auth;
         self.next_auth += 1;
         if self.is_up() {
@@ -533,12 +539,14 @@ impl Core {
                 req,
                 username: username.clone(),
                 method: method.clone(),
+                address: address.clone(),
             });
         }
         self.pending_auth.insert(
             req,
             PendingAuth {
                 id,
+                address,
                 username,
                 method,
                 reply,

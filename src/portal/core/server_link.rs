@@ -199,6 +199,7 @@ impl Core {
                 req: *req,
                 username: p.username.clone(),
                 method: p.method.clone(),
+                address: p.address.clone(),
             });
         }
         tracing::info!(sessions = count, resent, "server synced");

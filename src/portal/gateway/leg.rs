@@ -218,12 +218,16 @@ impl Leg {
 
     /// Waits for the front end to say it knows the client (or [`SETTLE_MAX`]), keeping what
     /// arrives meanwhile. False when the player left first.
+    ///
+    /// An SSH session waits for its shell however long that takes: before it, the client may
+    /// not even be authenticated, and nobody unauthenticated gets a connection to the game.
     async fn settle(&mut self) -> bool {
         let deadline = tokio::time::sleep(SETTLE_MAX);
         tokio::pin!(deadline);
+        let bounded = self.answers.protocol != Protocol::Ssh;
         loop {
             tokio::select! {
-                _ = &mut deadline => return true,
+                _ = &mut deadline, if bounded => return true,
                 cmd = self.rx.recv() => match cmd {
                     None => return false,
                     Some(ToUpstream::Ready) => return true,

@@ -24,7 +24,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 /// Link protocol version; bumped on any incompatible change.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Largest frame either side accepts, in bytes.
 pub const MAX_FRAME: usize = 8 * 1024 * 1024;
@@ -99,12 +99,15 @@ pub enum PortalMsg {
     Disconnect { id: SessionId, reason: String },
     /// An SSH client asks to log in as `username`; answered by `auth_result` with the same
     /// `req`. On success the account is remembered for the session and logged in when its
-    /// shell starts or used for one command (`start`).
+    /// shell starts or used for one command (`start`). `address` is the client's (the
+    /// throttles count it): a session attached to a game behind the gateway is not the
+    /// server's, yet its SSH login may be checked against the accounts.
     Auth {
         id: SessionId,
         req: u64,
         username: String,
         method: AuthMethod,
+        address: String,
     },
     /// Input from a player, numbered per session; the server acks it once handled.
     DataIn {

@@ -59,22 +59,27 @@ pub struct SshHandler {
     input: PortInput,
     events: mpsc::Sender<SshEvent>,
     registration_user: Option<String>,
+    /// Any user name is let in without authentication (gateway mode, `ssh_auth = "none"`).
+    anyone: bool,
     channel: Option<ChannelId>,
 }
 
 impl SshHandler {
     /// The handler of the session `input` belongs to: asks through it about authentication,
     /// forwards channel events to `events`, lets `registration_user` in without
-    /// authentication, and refuses commands longer than the session's line limit.
+    /// authentication (or, with `anyone`, every user), and refuses commands longer than the
+    /// session's line limit.
     pub fn new(
         input: PortInput,
         events: mpsc::Sender<SshEvent>,
         registration_user: Option<String>,
+        anyone: bool,
     ) -> Self {
         SshHandler {
             input,
             events,
             registration_user,
+            anyone,
             channel: None,
         }
     }
@@ -149,7 +154,7 @@ impl russh::server::Handler for SshHandler {
     type Error = SshError;
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
-        if self.input.upstream() {
+        if self.anyone {
             // Gateway mode (`ssh_auth = "none"`): the game behind runs its own login.
             tracing::info!(user, "gateway: ssh without authentication");
             return self.accepted(Auth::Accept, user);

@@ -97,6 +97,9 @@ pub struct SshShared {
     pub limits: Arc<Limits>,
     /// The user that may skip authentication to reach the connection screen, if any.
     pub registration_user: Option<String>,
+    /// Gateway mode with `ssh_auth = "none"`: any user name, no authentication (the game
+    /// behind runs its own login).
+    pub anyone: bool,
     /// Time allowed to authenticate.
     pub auth_timeout: Duration,
 }
@@ -170,7 +173,12 @@ async fn run_connection(
     let _ = port.set_flags(flags).await;
 
     let (ev_tx, mut ev_rx) = mpsc::channel(EVENT_CHANNEL);
-    let handler = SshHandler::new(port.input.clone(), ev_tx, shared.registration_user.clone());
+    let handler = SshHandler::new(
+        port.input.clone(),
+        ev_tx,
+        shared.registration_user.clone(),
+        shared.anyone,
+    );
     let deadline = tokio::time::Instant::now() + shared.auth_timeout;
     let started = tokio::time::timeout_at(
         deadline,
