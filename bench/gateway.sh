@@ -6,6 +6,8 @@
 #   gateway    through Portcullis' gateway, plain telnet
 #   stunnel    through stunnel (Debian's stunnel4), TLS in front of the game
 #   gw-tls     through Portcullis' gateway, telnet over TLS
+#   websockify through websockify (Debian), a WebSocket of binary frames to the game
+#   gw-ws      through Portcullis' gateway, its WebSocket (terminal.mudstandards.org)
 #
 # in turns (direct, gateway, stunnel, gw-tls; direct, gateway, …) so that whatever else the
 # machine does falls on all alike. Per turn: round trip with 1, 100 and 1,000 clients (p50, p99,
@@ -17,8 +19,8 @@
 #   BEFORE=DIR bash bench/gateway.sh [ROUNDS]   # also `gw-before`: the gateway of the
 #                                               # `portcullis` in DIR, in the same turns
 #
-# Needs release builds (made unless BENCH_SKIP_BUILD=1) and stunnel4 (installed with apt-get
-# when missing and run as root; the stunnel rows are left out otherwise). Results: one JSON per
+# Needs release builds (made unless BENCH_SKIP_BUILD=1), stunnel4 and websockify (installed
+# with apt-get when missing and run as root; their rows are left out otherwise). Results: one JSON per
 # run in $OUT (default target/gateway-bench/) and a table on stdout. Loopback only; every
 # process started is stopped by its PID.
 set -euo pipefail
@@ -52,10 +54,11 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     cargo build --release --bin portcullis --bin portcullis-bench >"$WORK/build.log" 2>&1 \
         || { tail -30 "$WORK/build.log" >&2; exit 1; }
 fi
-if ! command -v stunnel4 >/dev/null && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 >/dev/null) || true
+if { ! command -v stunnel4 >/dev/null || ! command -v websockify >/dev/null; } && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 websockify >/dev/null) || true
 fi
 STUNNEL=$(command -v stunnel4 || command -v stunnel || true)
+WEBSOCKIFY=$(command -v websockify || true)
 
 # The game.
 GAME_PORT=$(free_port)
@@ -71,8 +74,8 @@ start_game
 start_portcullis() { # NAME GATEWAY(true|false) [BINARY]
     local d="$WORK/$1"
     mkdir -p "$d"
-    local telnet tls
-    telnet=$(free_port); tls=$(free_port)
+    local telnet tls web
+    telnet=$(free_port); tls=$(free_port); web=$(free_port)
     cat >"$d/config.toml" <<EOF
 data_dir = "data"
 [telnet]
@@ -83,7 +86,9 @@ bind = "127.0.0.1:$tls"
 [ssh]
 enabled = false
 [web]
-enabled = false
+bind = "127.0.0.1:$web"
+tls = false
+http_connections_per_address = 19000
 [limits]
 max_connections = 19000
 max_connections_per_address = 19000
@@ -99,8 +104,8 @@ EOF
     "${3:-$BIN/portcullis}" start --config "$d/config.toml" >"$d/log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
-    wait_port "$telnet"; wait_port "$tls"
-    eval "${1}_PID=$pid ${1}_TELNET=$telnet ${1}_TLS=$tls ${1}_DIR=$d"
+    wait_port "$telnet"; wait_port "$tls"; wait_port "$web"
+    eval "${1}_PID=$pid ${1}_TELNET=$telnet ${1}_TLS=$tls ${1}_WEB=$web ${1}_DIR=$d"
 }
 start_portcullis G true
 [ -n "${BEFORE:-}" ] && start_portcullis P true "$BEFORE/portcullis"
@@ -122,6 +127,14 @@ EOF
     wait_port "$STUNNEL_PORT"
 fi
 
+# websockify: a WebSocket on its own port in front of the game.
+if [ -n "$WEBSOCKIFY" ]; then
+    WSFY_PORT=$(free_port)
+    "$WEBSOCKIFY" "127.0.0.1:$WSFY_PORT" "127.0.0.1:$GAME_PORT" >"$WORK/websockify.log" 2>&1 &
+    PIDS+=("$!")
+    wait_port "$WSFY_PORT"
+fi
+
 # One round trip run: NAME PROTOCOL ADDR CLIENTS LINES ROUND
 game_login=(--login "{user}" --logged-in-marker "Welcome," --say "{token}" --expect "You say: {token}"
             --timeout 60 --connect-concurrency 64 --source-ips 4)
@@ -140,6 +153,8 @@ for round in $(seq 1 "$ROUNDS"); do
         [ -n "${BEFORE:-}" ] && roundtrip gw-before telnet "127.0.0.1:$P_TELNET" "$n" "$lines" "$round"
         [ -n "$STUNNEL" ] && roundtrip stunnel tls "127.0.0.1:$STUNNEL_PORT" "$n" "$lines" "$round"
         roundtrip gw-tls tls "127.0.0.1:$G_TLS" "$n" "$lines" "$round"
+        [ -n "$WEBSOCKIFY" ] && roundtrip websockify ws-binary "127.0.0.1:$WSFY_PORT" "$n" "$lines" "$round"
+        roundtrip gw-ws ws "127.0.0.1:$G_WEB" "$n" "$lines" "$round"
     done
 done
 
@@ -201,7 +216,7 @@ def get(d, *keys):
             return None
         d = d[k]
     return d
-sides = ["direct", "gateway", "gw-before", "stunnel", "gw-tls"]
+sides = ["direct", "gateway", "gw-before", "stunnel", "gw-tls", "websockify", "gw-ws"]
 print(f"{'round trip':<26} {'run':>3} " + " ".join(f"{s:>10}" for s in sides))
 for n in (1, 100, 1000):
     for r in range(1, rounds + 1):

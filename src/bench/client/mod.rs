@@ -45,6 +45,11 @@ pub enum Protocol {
     Ws,
     /// The same over HTTPS.
     Wss,
+    /// A WebSocket with no subprotocol whose binary frames carry the raw byte stream, as
+    /// websockify relays a telnet port (for comparing with it).
+    #[value(name = "ws-binary")]
+    #[serde(rename = "ws-binary")]
+    WsBinary,
 }
 
 /// A byte stream of any transport.
@@ -182,7 +187,8 @@ impl Target {
                 .map_err(|_| anyhow!("TLS handshake timed out"))?
                 .context("TLS handshake")?,
             ),
-            Protocol::Ws => websocket_io(self.addr, tcp, self.timeout).await?,
+            Protocol::Ws => websocket_io(self.addr, tcp, self.timeout, false).await?,
+            Protocol::WsBinary => websocket_io(self.addr, tcp, self.timeout, true).await?,
             Protocol::Wss => {
                 let tls = tokio::time::timeout(
                     self.timeout,
@@ -191,7 +197,7 @@ impl Target {
                 .await
                 .map_err(|_| anyhow!("TLS handshake timed out"))?
                 .context("TLS handshake")?;
-                websocket_io(self.addr, tls, self.timeout).await?
+                websocket_io(self.addr, tls, self.timeout, false).await?
             }
             Protocol::Ssh => bail!("open_stream is for telnet, TLS and WebSocket"),
         };

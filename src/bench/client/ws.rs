@@ -1,5 +1,6 @@
 //! A WebSocket at `/ws` with the terminal subprotocol, made a byte stream so that the same
-//! text connection runs over it.
+//! text connection runs over it; or, for websockify, binary frames of the raw stream with no
+//! subprotocol.
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ pub(super) async fn websocket_io<S>(
     addr: SocketAddr,
     stream: S,
     timeout: Duration,
+    binary: bool,
 ) -> Result<Box<dyn Io>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -28,10 +30,12 @@ where
     let mut request = format!("ws://{addr}/ws")
         .into_client_request()
         .context("WebSocket request")?;
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        tokio_tungstenite::tungstenite::http::HeaderValue::from_static(TERMINAL_SUBPROTOCOL),
-    );
+    if !binary {
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            tokio_tungstenite::tungstenite::http::HeaderValue::from_static(TERMINAL_SUBPROTOCOL),
+        );
+    }
     let (ws, response) =
         tokio::time::timeout(timeout, tokio_tungstenite::client_async(request, stream))
             .await
@@ -41,7 +45,7 @@ where
         .headers()
         .get("Sec-WebSocket-Protocol")
         .and_then(|v| v.to_str().ok());
-    if chosen != Some(TERMINAL_SUBPROTOCOL) {
+    if !binary && chosen != Some(TERMINAL_SUBPROTOCOL) {
         bail!("the server did not accept the {TERMINAL_SUBPROTOCOL} subprotocol");
     }
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
@@ -59,8 +63,12 @@ where
                         // Whole lines only: the server takes each frame as complete lines.
                         if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
                             let lines: Vec<u8> = pending.drain(..=end).collect();
-                            let text = String::from_utf8_lossy(&lines).into_owned();
-                            if sink.send(Message::text(text)).await.is_err() {
+                            let frame = if binary {
+                                Message::binary(lines)
+                            } else {
+                                Message::text(String::from_utf8_lossy(&lines).into_owned())
+                            };
+                            if sink.send(frame).await.is_err() {
                                 break;
                             }
                         }
@@ -69,6 +77,11 @@ where
                 m = source.next() => match m {
                     Some(Ok(Message::Text(t))) => {
                         if to_client.write_all(t.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Binary(b))) => {
+                        if to_client.write_all(&b).await.is_err() {
                             break;
                         }
                     }
