@@ -68,6 +68,19 @@ impl Game {
     }
 }
 
+/// The game asks NEW-ENVIRON for the variables `names` (all `VAR`s) and gets Portcullis'
+/// answer, as text (`NAME\x01VALUE` groups).
+fn ask_environ(up: &mut Telnet, names: &[&str]) -> String {
+    let mut send = vec![IAC, SB, NEW_ENVIRON, 1];
+    for name in names {
+        send.push(0);
+        send.extend_from_slice(name.as_bytes());
+    }
+    send.extend_from_slice(&[IAC, SE]);
+    up.send(&send);
+    String::from_utf8_lossy(&up.expect_subneg(NEW_ENVIRON, 1)).into_owned()
+}
+
 /// Portcullis in gateway mode in front of `game`, with `extra` keys in `[gateway]`.
 fn portal(game_port: u16, extra: &str) -> Portcullis {
     Portcullis::start(&format!(
@@ -160,17 +173,10 @@ fn the_game_learns_the_client_as_a_mud_client_would_tell_it() {
     }
     // MTTS 13 (ANSI, UTF-8, 256 colours) plus PROXY (128) and MNES (512); not SSL.
     assert_eq!(answers, ["TESTCLIENT", "XTERM-256COLOR", "MTTS 653"]);
-    let mut send = vec![IAC, SB, NEW_ENVIRON, 1, 0];
-    send.extend_from_slice(b"IPADDRESS");
-    send.extend_from_slice(&[0]);
-    send.extend_from_slice(b"CLIENT_NAME");
-    send.extend_from_slice(&[IAC, SE]);
-    up.send(&send);
-    let is = up.expect_subneg(NEW_ENVIRON, 1);
-    let text = String::from_utf8_lossy(&is).into_owned();
-    assert!(text.contains("IPADDRESS\x01127.0.0.1"), "{is:?}");
-    assert!(!text.contains("6.6.6.6"), "{is:?}");
-    assert!(text.contains("CLIENT_NAME\x01TESTCLIENT"), "{is:?}");
+    let text = ask_environ(&mut up, &["IPADDRESS", "CLIENT_NAME"]);
+    assert!(text.contains("IPADDRESS\x01127.0.0.1"), "{text:?}");
+    assert!(!text.contains("6.6.6.6"), "{text:?}");
+    assert!(text.contains("CLIENT_NAME\x01TESTCLIENT"), "{text:?}");
     p.log.wait_for("the gateway owns; dropped");
 
     // A resize reaches the game as NAWS.
@@ -504,15 +510,8 @@ fn ssh_needs_no_account_and_its_user_name_reaches_the_game() {
     let mut up = game.accept();
     up.send(&[IAC, DO, NEW_ENVIRON]);
     up.expect_raw(&[IAC, WILL, NEW_ENVIRON]);
-    let mut send = vec![IAC, SB, NEW_ENVIRON, 1, 0];
-    send.extend_from_slice(b"USER");
-    send.extend_from_slice(&[IAC, SE]);
-    up.send(&send);
-    let is = up.expect_subneg(NEW_ENVIRON, 1);
-    assert!(
-        String::from_utf8_lossy(&is).contains("USER\x01alice"),
-        "{is:?}"
-    );
+    let text = ask_environ(&mut up, &["USER"]);
+    assert!(text.contains("USER\x01alice"), "{text:?}");
     up.send(b"Welcome, SSH player\r\n");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"look\r").unwrap();
@@ -626,6 +625,30 @@ fn the_command_rate_holds_for_the_game_too() {
     );
 }
 
+/// OpenSSL's TLS server on 127.0.0.1:`port` with `cert` and `key` in `dir`, as a game: what
+/// the test writes to its stdin goes to Portcullis, what Portcullis sends is on its stdout.
+fn s_server(dir: &std::path::Path, port: u16, cert: &str, key: &str) -> std::process::Child {
+    let child = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            cert,
+            "-key",
+            key,
+        ])
+        .arg("-quiet")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
 /// Runs `openssl` with `args` in `dir`, failing the test if it fails.
 fn openssl(dir: &std::path::Path, args: &[&str]) {
     let out = std::process::Command::new("openssl")
@@ -702,26 +725,7 @@ fn tls_to_the_game_checks_its_certificate() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut game = std::process::Command::new("openssl")
-        .current_dir(d)
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-cert",
-            "game.pem",
-            "-key",
-            "game.key",
-            "-quiet",
-            "-naccept",
-            "1",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut game = s_server(d, port, "game.pem", "game.key");
     let ca = d.join("ca.pem");
     let p = portal(
         port,
@@ -774,24 +778,7 @@ fn tls_to_the_game_checks_its_certificate() {
         "2",
     ]);
     openssl(other.path(), &rogue);
-    let mut impostor = std::process::Command::new("openssl")
-        .current_dir(other.path())
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-cert",
-            "c.pem",
-            "-key",
-            "k.pem",
-            "-quiet",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut impostor = s_server(other.path(), port, "c.pem", "k.pem");
     let p = portal(
         port,
         &format!(
@@ -876,15 +863,8 @@ fn ssh_with_accounts_checks_the_password_before_the_game_sees_anyone() {
     let mut up = game.accept();
     up.send(&[IAC, DO, NEW_ENVIRON]);
     up.expect_raw(&[IAC, WILL, NEW_ENVIRON]);
-    let mut send = vec![IAC, SB, NEW_ENVIRON, 1, 0];
-    send.extend_from_slice(b"USER");
-    send.extend_from_slice(&[IAC, SE]);
-    up.send(&send);
-    let is = up.expect_subneg(NEW_ENVIRON, 1);
-    assert!(
-        String::from_utf8_lossy(&is).contains("USER\x01alice"),
-        "{is:?}"
-    );
+    let text = ask_environ(&mut up, &["USER"]);
+    assert!(text.contains("USER\x01alice"), "{text:?}");
     up.send(b"Hello, account holder\r\n");
     std::thread::sleep(Duration::from_millis(500));
     drop(child.stdin.take());

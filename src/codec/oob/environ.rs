@@ -139,19 +139,7 @@ pub fn decode(payload: &[u8]) -> Result<Vec<(String, Option<String>)>, OobError>
                 }
             },
             _ => {
-                let data = if b == ESC {
-                    match bytes.next() {
-                        Some((_, escaped)) => escaped,
-                        None => {
-                            return Err(OobError::Malformed {
-                                offset,
-                                reason: "ESC at end of NEW-ENVIRON payload",
-                            });
-                        }
-                    }
-                } else {
-                    b
-                };
+                let data = unescape(b, offset, &mut bytes)?;
                 match current.as_mut() {
                     Some((_, Some(value))) => value.push(data),
                     Some((name, None)) => name.push(data),
@@ -221,19 +209,7 @@ pub fn decode_send(payload: &[u8]) -> Result<Vec<(u8, String)>, OobError> {
                 });
             }
             _ => {
-                let data = if b == ESC {
-                    match bytes.next() {
-                        Some((_, escaped)) => escaped,
-                        None => {
-                            return Err(OobError::Malformed {
-                                offset,
-                                reason: "ESC at end of NEW-ENVIRON payload",
-                            });
-                        }
-                    }
-                } else {
-                    b
-                };
+                let data = unescape(b, offset, &mut bytes)?;
                 match current.as_mut() {
                     Some((_, name)) => name.push(data),
                     None => {
@@ -289,4 +265,22 @@ fn push_escaped(out: &mut Vec<u8>, data: &[u8]) {
         }
         out.push(b);
     }
+}
+
+/// A name or value byte: `b`, or after an `ESC` the byte that follows it (read from `bytes`).
+fn unescape(
+    b: u8,
+    offset: usize,
+    bytes: &mut impl Iterator<Item = (usize, u8)>,
+) -> Result<u8, OobError> {
+    if b != ESC {
+        return Ok(b);
+    }
+    bytes
+        .next()
+        .map(|(_, escaped)| escaped)
+        .ok_or(OobError::Malformed {
+            offset,
+            reason: "ESC at end of NEW-ENVIRON payload",
+        })
 }

@@ -39,11 +39,11 @@
 //!   CHARSET REQUESTs are answered; the rest is ignored while text keeps flowing.
 //! - No panics, no `unsafe`, no I/O.
 
-use super::options::{OptionState, Side};
+use super::options::{Negotiation, Received, SubnegBuffer};
 use super::{
     CHARSET, CHARSET_ACCEPTED, CHARSET_REJECTED, CHARSET_REQUEST, CR, DO, DONT, ECHO, EOR, GA,
     GMCP, IAC, LF, MCCP2, MSDP, MSSP, NAWS, NEW_ENVIRON, NUL, SB, SE, SGA, TELOPT_EOR, TTYPE,
-    TTYPE_IS, TTYPE_SEND, WILL, WONT, encode_subnegotiation, send_reply,
+    TTYPE_IS, TTYPE_SEND, WILL, WONT, encode_subnegotiation,
 };
 
 /// At most this many TTYPE SENDs from the game raise [`ClientEvent::TtypeSend`]; later
@@ -144,26 +144,16 @@ enum Parse {
 /// Sans-IO client-role telnet engine for one connection to a game.
 #[derive(Debug)]
 pub struct TelnetClient {
-    /// Bounds on what the game can make us hold or do.
-    limits: ClientLimits,
     /// The options we agree to, per direction.
     policy: ClientPolicy,
     /// Where the parser is in the stream.
     state: Parse,
     /// The last data byte was a CR: a NUL right after it is dropped.
     cr_pending: bool,
-    /// Option of the open (or last) subnegotiation.
-    sb_option: u8,
-    /// Payload of the open subnegotiation, IAC-unescaped; never over `max_subneg` bytes.
-    pub(super) sb_buf: Vec<u8>,
-    /// The open subnegotiation crossed `max_subneg`; drop it up to its end.
-    sb_overflow: bool,
-    /// RFC 1143 state of each option, both directions.
-    opts: [OptionState; 256],
-    /// Negotiation commands seen, against `max_negotiations`.
-    negotiations: usize,
-    /// `NegotiationStorm` was raised; negotiation is ignored from here on.
-    storm: bool,
+    /// The open subnegotiation's payload, IAC-unescaped; never over `max_subneg` bytes.
+    pub(super) sb: SubnegBuffer,
+    /// Every option's RFC 1143 state, and the bound on negotiation commands.
+    neg: Negotiation,
     /// TTYPE SEND events raised, against [`MAX_TTYPE_SENDS`].
     ttype_sends: u8,
     /// CHARSET REQUESTs answered, against [`MAX_CHARSET_REQUESTS`].
@@ -179,16 +169,11 @@ impl TelnetClient {
     /// A fresh engine; it sends nothing until input or an explicit call.
     pub fn new(limits: ClientLimits, policy: ClientPolicy) -> Self {
         Self {
-            limits,
             policy,
             state: Parse::Data,
             cr_pending: false,
-            sb_option: 0,
-            sb_buf: Vec::new(),
-            sb_overflow: false,
-            opts: [OptionState::default(); 256],
-            negotiations: 0,
-            storm: false,
+            sb: SubnegBuffer::new(limits.max_subneg),
+            neg: Negotiation::new(limits.max_negotiations),
             ttype_sends: 0,
             charset_requests: 0,
             compression_start: false,
@@ -240,12 +225,12 @@ impl TelnetClient {
 
     /// Whether `option` is enabled (Q-method state YES) on our side.
     pub fn is_enabled_local(&self, option: u8) -> bool {
-        self.opts[usize::from(option)].us.enabled()
+        self.neg.enabled(option, true)
     }
 
     /// Whether `option` is enabled (Q-method state YES) on the game's side.
     pub fn is_enabled_remote(&self, option: u8) -> bool {
-        self.opts[usize::from(option)].him.enabled()
+        self.neg.enabled(option, false)
     }
 
     /// A line the player typed, for the game: IAC doubled, then CR LF.
@@ -310,13 +295,7 @@ impl TelnetClient {
         if enable && !self.policy.local.contains(&option) {
             return false;
         }
-        let side = &mut self.opts[usize::from(option)].us;
-        let reply = if enable {
-            side.request_enable()
-        } else {
-            side.request_disable()
-        };
-        send_reply(out, reply, WILL, WONT, option);
+        self.neg.request(option, true, enable, out);
         true
     }
 
@@ -326,13 +305,7 @@ impl TelnetClient {
         if enable && !self.policy.remote.contains(&option) {
             return false;
         }
-        let side = &mut self.opts[usize::from(option)].him;
-        let reply = if enable {
-            side.request_enable()
-        } else {
-            side.request_disable()
-        };
-        send_reply(out, reply, DO, DONT, option);
+        self.neg.request(option, false, enable, out);
         true
     }
 
@@ -361,9 +334,7 @@ impl TelnetClient {
                 self.negotiate(cmd, b, out, events);
             }
             Parse::SbOption => {
-                self.sb_option = b;
-                self.sb_buf.clear();
-                self.sb_overflow = false;
+                self.sb.open(b);
                 self.state = Parse::Sb;
             }
             Parse::Sb => {
@@ -415,31 +386,20 @@ impl TelnetClient {
     }
 
     fn sb_push(&mut self, b: u8, events: &mut Vec<ClientEvent>) {
-        if self.sb_overflow {
-            return;
-        }
-        if self.sb_buf.len() >= self.limits.max_subneg {
-            self.sb_overflow = true;
-            // Give the memory back now, not at the (maybe never coming) SE.
-            self.sb_buf = Vec::new();
+        if self.sb.push(b) {
             events.push(ClientEvent::SubnegotiationTooLong {
-                option: self.sb_option,
+                option: self.sb.option(),
             });
-            return;
         }
-        self.sb_buf.push(b);
     }
 
     /// The subnegotiation ended, by `IAC SE` (`closed_by_se`) or an implicit SE.
     fn finish_sb(&mut self, closed_by_se: bool, out: &mut Vec<u8>, events: &mut Vec<ClientEvent>) {
-        let payload = std::mem::take(&mut self.sb_buf);
-        if std::mem::take(&mut self.sb_overflow) {
+        let Some(payload) = self.sb.take() else {
             return;
-        }
-        if let Some(mut spare) = self.subnegotiation(payload, closed_by_se, out, events) {
-            // Keep the allocation for the next subnegotiation.
-            spare.clear();
-            self.sb_buf = spare;
+        };
+        if let Some(spare) = self.subnegotiation(payload, closed_by_se, out, events) {
+            self.sb.reuse(spare);
         }
     }
 
@@ -452,7 +412,7 @@ impl TelnetClient {
         out: &mut Vec<u8>,
         events: &mut Vec<ClientEvent>,
     ) -> Option<Vec<u8>> {
-        let option = self.sb_option;
+        let option = self.sb.option();
         match option {
             // Out-of-band data is the caller's to decode, once the option is on.
             GMCP | MSDP | MSSP if self.is_enabled_remote(option) => {
@@ -513,38 +473,23 @@ impl TelnetClient {
     /// arrives in state NO (no loop: a refusal is never answered); storms are bounded by
     /// `max_negotiations`.
     fn negotiate(&mut self, cmd: u8, option: u8, out: &mut Vec<u8>, events: &mut Vec<ClientEvent>) {
-        if self.storm {
-            return;
-        }
-        self.negotiations += 1;
-        if self.negotiations > self.limits.max_negotiations {
-            self.storm = true;
-            events.push(ClientEvent::NegotiationStorm);
-            return;
-        }
         // DO/DONT are about our side, WILL/WONT about the game's.
-        let local = matches!(cmd, DO | DONT);
-        let (allowed, positive, negative) = if local {
-            (self.policy.local.contains(&option), WILL, WONT)
+        let accept = if matches!(cmd, DO | DONT) {
+            self.policy.local.contains(&option)
         } else {
-            (self.policy.remote.contains(&option), DO, DONT)
+            self.policy.remote.contains(&option)
         };
-        let both = &mut self.opts[usize::from(option)];
-        let side: &mut Side = if local { &mut both.us } else { &mut both.him };
-        let was = side.enabled();
-        let reply = if matches!(cmd, WILL | DO) {
-            side.recv_enable(allowed)
-        } else {
-            side.recv_disable()
-        };
-        let now = side.enabled();
-        send_reply(out, reply, positive, negative, option);
-        if was != now {
-            events.push(if now {
-                ClientEvent::OptionEnabled { option, local }
-            } else {
-                ClientEvent::OptionDisabled { option, local }
-            });
+        match self.neg.receive(cmd, option, accept, out) {
+            Received::Storm => events.push(ClientEvent::NegotiationStorm),
+            Received::Ignored | Received::Unchanged => {}
+            Received::Changed {
+                local,
+                enabled: true,
+            } => events.push(ClientEvent::OptionEnabled { option, local }),
+            Received::Changed {
+                local,
+                enabled: false,
+            } => events.push(ClientEvent::OptionDisabled { option, local }),
         }
     }
 }

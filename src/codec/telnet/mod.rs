@@ -31,7 +31,7 @@ mod tests;
 pub use codes::*;
 pub use options::{OPTIONS, OptionSpec, Support};
 
-use options::{OptionState, Reply, Side};
+use options::{Negotiation, Received, Reply, SubnegBuffer};
 use subneg::{CharsetState, TtypeCycle};
 
 const CR: u8 = b'\r';
@@ -125,14 +125,10 @@ pub struct TelnetEngine {
     pending_cr: bool,
     /// The current line overflowed; drop bytes until its line ending.
     discarding_line: bool,
-    // Subnegotiation.
-    sb_option: u8,
-    sb_buf: Vec<u8>,
-    sb_overflow: bool,
-    // Negotiation.
-    opts: [OptionState; 256],
-    negotiations: usize,
-    storm: bool,
+    /// The subnegotiation being read.
+    sb: SubnegBuffer,
+    /// Every option's state, and the bound on negotiation commands.
+    neg: Negotiation,
     ttype: TtypeCycle,
     charset: CharsetState,
     /// Set by the MCCP3 start subnegotiation; `feed` stops after the byte that set it.
@@ -148,12 +144,8 @@ impl TelnetEngine {
             line: Vec::new(),
             pending_cr: false,
             discarding_line: false,
-            sb_option: 0,
-            sb_buf: Vec::new(),
-            sb_overflow: false,
-            opts: [OptionState::default(); 256],
-            negotiations: 0,
-            storm: false,
+            sb: SubnegBuffer::new(limits.max_subneg),
+            neg: Negotiation::new(limits.max_negotiations),
             ttype: TtypeCycle::default(),
             charset: CharsetState::default(),
             compression_start: false,
@@ -230,13 +222,7 @@ impl TelnetEngine {
         if enable && !options::lookup(option).local.may_enable() {
             return false;
         }
-        let side = &mut self.opts[usize::from(option)].us;
-        let reply = if enable {
-            side.request_enable()
-        } else {
-            side.request_disable()
-        };
-        send_reply(out, reply, WILL, WONT, option);
+        self.neg.request(option, true, enable, out);
         true
     }
 
@@ -246,13 +232,7 @@ impl TelnetEngine {
         if enable && !options::lookup(option).remote.may_enable() {
             return false;
         }
-        let side = &mut self.opts[usize::from(option)].him;
-        let reply = if enable {
-            side.request_enable()
-        } else {
-            side.request_disable()
-        };
-        send_reply(out, reply, DO, DONT, option);
+        self.neg.request(option, false, enable, out);
         true
     }
 
@@ -287,12 +267,12 @@ impl TelnetEngine {
 
     /// Whether `option` is enabled (Q-method state YES) on our side.
     pub fn is_enabled_local(&self, option: u8) -> bool {
-        self.opts[usize::from(option)].us.enabled()
+        self.neg.enabled(option, true)
     }
 
     /// Whether `option` is enabled (Q-method state YES) on the client's side.
     pub fn is_enabled_remote(&self, option: u8) -> bool {
-        self.opts[usize::from(option)].him.enabled()
+        self.neg.enabled(option, false)
     }
 
     // ---- parser ----
@@ -315,9 +295,7 @@ impl TelnetEngine {
                 self.negotiate(cmd, b, out, events);
             }
             ParseState::SbOption => {
-                self.sb_option = b;
-                self.sb_buf.clear();
-                self.sb_overflow = false;
+                self.sb.open(b);
                 self.state = ParseState::Sb;
             }
             ParseState::Sb => {
@@ -406,29 +384,18 @@ impl TelnetEngine {
     }
 
     fn sb_push(&mut self, b: u8, events: &mut Vec<TelnetEvent>) {
-        if self.sb_overflow {
-            return;
-        }
-        if self.sb_buf.len() >= self.limits.max_subneg {
-            self.sb_overflow = true;
-            self.sb_buf = Vec::new();
+        if self.sb.push(b) {
             events.push(TelnetEvent::SubnegotiationTooLong {
-                option: self.sb_option,
+                option: self.sb.option(),
             });
-            return;
         }
-        self.sb_buf.push(b);
     }
 
     fn finish_sb(&mut self, out: &mut Vec<u8>, events: &mut Vec<TelnetEvent>) {
-        let payload = std::mem::take(&mut self.sb_buf);
-        if !self.sb_overflow {
-            self.subnegotiation(self.sb_option, &payload, out, events);
+        if let Some(payload) = self.sb.take() {
+            self.subnegotiation(self.sb.option(), &payload, out, events);
+            self.sb.reuse(payload);
         }
-        self.sb_overflow = false;
-        // Reuse the allocation for the next subnegotiation.
-        self.sb_buf = payload;
-        self.sb_buf.clear();
     }
 
     // ---- negotiation ----
@@ -438,51 +405,26 @@ impl TelnetEngine {
     /// no loop: a refusal is never answered); storms are bounded by
     /// `max_negotiations`.
     fn negotiate(&mut self, cmd: u8, option: u8, out: &mut Vec<u8>, events: &mut Vec<TelnetEvent>) {
-        if self.storm {
-            return;
-        }
-        self.negotiations += 1;
-        if self.negotiations > self.limits.max_negotiations {
-            self.storm = true;
-            events.push(TelnetEvent::NegotiationStorm);
-            return;
-        }
         let spec = options::lookup(option);
-        let idx = usize::from(option);
-        let local = matches!(cmd, DO | DONT);
-        let before: Side = if local {
-            self.opts[idx].us
+        let accept = if matches!(cmd, DO | DONT) {
+            spec.local.accepts_peer()
         } else {
-            self.opts[idx].him
+            spec.remote.accepts_peer()
         };
-        match cmd {
-            WILL => {
-                let reply = self.opts[idx].him.recv_enable(spec.remote.accepts_peer());
-                send_reply(out, reply, DO, DONT, option);
-            }
-            WONT => {
-                let reply = self.opts[idx].him.recv_disable();
-                send_reply(out, reply, DO, DONT, option);
-            }
-            DO => {
-                let reply = self.opts[idx].us.recv_enable(spec.local.accepts_peer());
-                send_reply(out, reply, WILL, WONT, option);
-            }
-            _ => {
-                let reply = self.opts[idx].us.recv_disable();
-                send_reply(out, reply, WILL, WONT, option);
-            }
-        }
-        let after = if local {
-            self.opts[idx].us
-        } else {
-            self.opts[idx].him
-        };
-        if before.enabled() != after.enabled() {
-            if after.enabled() {
+        match self.neg.receive(cmd, option, accept, out) {
+            Received::Storm => events.push(TelnetEvent::NegotiationStorm),
+            Received::Ignored | Received::Unchanged => {}
+            Received::Changed {
+                local,
+                enabled: true,
+            } => {
                 events.push(TelnetEvent::OptionEnabled { option, local });
                 self.on_enabled(option, local, out);
-            } else {
+            }
+            Received::Changed {
+                local,
+                enabled: false,
+            } => {
                 events.push(TelnetEvent::OptionDisabled { option, local });
                 self.on_disabled(option, local);
             }

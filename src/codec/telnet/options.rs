@@ -7,6 +7,9 @@
 //!   absent from the table is refused in both directions.
 //! - [`Side`], the per-direction Q-method state (`NO`, `YES`, `WANTNO`,
 //!   `WANTYES` plus the opposite-queue bit).
+//! - What both engines (server and client role) share beyond their own policy:
+//!   [`Negotiation`] (every option's state, answering WILL/WONT/DO/DONT, the bound on
+//!   negotiation commands) and [`SubnegBuffer`] (the bounded subnegotiation payload).
 //!
 //! Invariants:
 //! - The opposite-queue bit is only ever set while the state is `WantNo` or
@@ -16,7 +19,8 @@
 //!   loop (RFC 1143 section 7).
 
 use super::{
-    CHARSET, ECHO, GMCP, MCCP2, MCCP3, MSDP, MSSP, NAWS, NEW_ENVIRON, SGA, TELOPT_EOR, TTYPE,
+    CHARSET, DO, DONT, ECHO, GMCP, MCCP2, MCCP3, MSDP, MSSP, NAWS, NEW_ENVIRON, SGA, TELOPT_EOR,
+    TTYPE, WILL, WONT,
 };
 
 /// How far we support an option in one direction.
@@ -237,4 +241,192 @@ impl Side {
 pub(crate) struct OptionState {
     pub(crate) us: Side,
     pub(crate) him: Side,
+}
+
+/// What one received negotiation command did, for the engine to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// This command crossed `max_negotiations`: report the storm once.
+    Storm,
+    /// After the storm: not answered, nothing changed.
+    Ignored,
+    /// Answered as the Q method says; the option's state did not change.
+    Unchanged,
+    /// The option changed state (`local`: on our side).
+    Changed { local: bool, enabled: bool },
+}
+
+/// Every option's RFC 1143 state in both directions, and the bound on the negotiation
+/// commands a peer may send: the negotiation mechanism both engines (server and client role)
+/// share; each decides only which options it accepts.
+#[derive(Debug)]
+pub(crate) struct Negotiation {
+    opts: [OptionState; 256],
+    /// Commands received so far.
+    seen: usize,
+    /// Commands answered before the storm.
+    max: usize,
+    /// The bound was crossed; nothing is answered any more.
+    storm: bool,
+}
+
+impl Negotiation {
+    /// Every option off, at most `max` commands answered.
+    pub(crate) fn new(max: usize) -> Self {
+        Negotiation {
+            opts: [OptionState::default(); 256],
+            seen: 0,
+            max,
+            storm: false,
+        }
+    }
+
+    /// Whether `option` is enabled on our side (`local`) or the peer's.
+    pub(crate) fn enabled(&self, option: u8, local: bool) -> bool {
+        let o = &self.opts[usize::from(option)];
+        if local {
+            o.us.enabled()
+        } else {
+            o.him.enabled()
+        }
+    }
+
+    /// Whether a request of ours or the peer's awaits its answer, in either direction.
+    pub(crate) fn pending(&self) -> bool {
+        let waiting = |s: Side| matches!(s.state, Q::WantYes | Q::WantNo);
+        self.opts.iter().any(|o| waiting(o.us) || waiting(o.him))
+    }
+
+    /// Whether the peer sent more than the bound of negotiation commands.
+    #[cfg(test)]
+    pub(crate) fn stormed(&self) -> bool {
+        self.storm
+    }
+
+    /// Received IAC `cmd` `option` (WILL/WONT/DO/DONT); `accept` is whether the engine agrees
+    /// to the option in that direction (DO/DONT: ours; WILL/WONT: the peer's). A request the
+    /// engine refuses is refused each time it arrives in state NO (no loop: a refusal is
+    /// never answered).
+    pub(crate) fn receive(
+        &mut self,
+        cmd: u8,
+        option: u8,
+        accept: bool,
+        out: &mut Vec<u8>,
+    ) -> Received {
+        if self.storm {
+            return Received::Ignored;
+        }
+        self.seen += 1;
+        if self.seen > self.max {
+            self.storm = true;
+            return Received::Storm;
+        }
+        let local = matches!(cmd, DO | DONT);
+        let (positive, negative) = if local { (WILL, WONT) } else { (DO, DONT) };
+        let both = &mut self.opts[usize::from(option)];
+        let side = if local { &mut both.us } else { &mut both.him };
+        let was = side.enabled();
+        let reply = if matches!(cmd, WILL | DO) {
+            side.recv_enable(accept)
+        } else {
+            side.recv_disable()
+        };
+        let now = side.enabled();
+        super::send_reply(out, reply, positive, negative, option);
+        if was == now {
+            Received::Unchanged
+        } else {
+            Received::Changed {
+                local,
+                enabled: now,
+            }
+        }
+    }
+
+    /// Asks to enable or disable `option` on our side (`local`: WILL/WONT) or the peer's
+    /// (DO/DONT) via the Q method; repeated calls send nothing new. The engine has checked
+    /// that enabling is allowed.
+    pub(crate) fn request(&mut self, option: u8, local: bool, enable: bool, out: &mut Vec<u8>) {
+        let both = &mut self.opts[usize::from(option)];
+        let (side, positive, negative) = if local {
+            (&mut both.us, WILL, WONT)
+        } else {
+            (&mut both.him, DO, DONT)
+        };
+        let reply = if enable {
+            side.request_enable()
+        } else {
+            side.request_disable()
+        };
+        super::send_reply(out, reply, positive, negative, option);
+    }
+}
+
+/// The payload of the subnegotiation being read, bounded: both engines collect into one.
+#[derive(Debug)]
+pub(crate) struct SubnegBuffer {
+    option: u8,
+    buf: Vec<u8>,
+    /// The open subnegotiation crossed `max`; the rest of it is dropped.
+    overflow: bool,
+    max: usize,
+}
+
+impl SubnegBuffer {
+    /// A buffer that never holds more than `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        SubnegBuffer {
+            option: 0,
+            buf: Vec::new(),
+            overflow: false,
+            max,
+        }
+    }
+
+    /// `IAC SB option` began a subnegotiation.
+    pub(crate) fn open(&mut self, option: u8) {
+        self.option = option;
+        self.buf.clear();
+        self.overflow = false;
+    }
+
+    /// The option of the open (or last) subnegotiation.
+    pub(crate) fn option(&self) -> u8 {
+        self.option
+    }
+
+    /// Bytes held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// One payload byte. `true` when this byte crossed the bound: the payload is dropped
+    /// (its memory given back at once, not at a maybe never coming SE), to be reported once.
+    pub(crate) fn push(&mut self, b: u8) -> bool {
+        if self.overflow {
+            return false;
+        }
+        if self.buf.len() >= self.max {
+            self.overflow = true;
+            self.buf = Vec::new();
+            return true;
+        }
+        self.buf.push(b);
+        false
+    }
+
+    /// The subnegotiation ended: its payload, unless it overflowed. Give the allocation back
+    /// with [`reuse`](Self::reuse) when the payload is not kept.
+    pub(crate) fn take(&mut self) -> Option<Vec<u8>> {
+        let payload = std::mem::take(&mut self.buf);
+        (!std::mem::take(&mut self.overflow)).then_some(payload)
+    }
+
+    /// Keeps a payload's allocation for the next subnegotiation.
+    pub(crate) fn reuse(&mut self, mut spare: Vec<u8>) {
+        spare.clear();
+        self.buf = spare;
+    }
 }

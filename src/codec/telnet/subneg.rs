@@ -85,14 +85,7 @@ impl TelnetEngine {
     /// an answer, and neither the TTYPE cycle nor CHARSET is under way. A client that never
     /// answers never settles; callers bound the wait themselves.
     pub fn settled(&self) -> bool {
-        use super::options::Q;
-        let waiting = |q: Q| matches!(q, Q::WantYes | Q::WantNo);
-        !self.ttype.pending
-            && !self.charset.pending
-            && self
-                .opts
-                .iter()
-                .all(|o| !waiting(o.us.state) && !waiting(o.him.state))
+        !self.ttype.pending && !self.charset.pending && !self.neg.pending()
     }
 
     // ---- TTYPE / MTTS ----

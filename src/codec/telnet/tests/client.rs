@@ -461,7 +461,7 @@ fn oversized_subnegotiation_is_dropped_and_memory_bounded() {
     let (mut out, mut ev) = (Vec::new(), Vec::new());
     for chunk in input.chunks(9) {
         c.feed(chunk, &mut out, &mut ev);
-        assert!(c.sb_buf.len() <= LIMITS.max_subneg);
+        assert!(c.sb.len() <= LIMITS.max_subneg);
     }
     let (_, tail) = feed(&mut c, &[IAC, SE, b'o', b'k']);
     ev.extend(tail);
@@ -588,7 +588,7 @@ fn run_chunks(chunks: &[&[u8]]) -> (Vec<u8>, Vec<ClientEvent>) {
             assert!(used == rest.len() || ev.last() == Some(&CompressionStart));
             rest = &rest[used..];
         }
-        assert!(c.sb_buf.len() <= LIMITS.max_subneg);
+        assert!(c.sb.len() <= LIMITS.max_subneg);
     }
     (out, merge_text(ev))
 }

@@ -171,12 +171,12 @@ fn fuzz_no_panic_bounded_and_split_invariant() {
         let (mut out, mut ev) = (Vec::new(), Vec::new());
         for c in input.chunks(7) {
             e.feed(c, &mut out, &mut ev);
-            assert!(e.sb_buf.len() <= limits().max_subneg);
+            assert!(e.sb.len() <= limits().max_subneg);
             assert!(e.line.len() <= limits().max_line);
         }
         assert_eq!(
             ev.iter().filter(|x| **x == NegotiationStorm).count(),
-            usize::from(e.storm)
+            usize::from(e.neg.stormed())
         );
     }
 }
