@@ -7,8 +7,10 @@
 //! options the client agrees to, per direction), the answer to the game's CHARSET REQUEST,
 //! the bounds on TTYPE SEND and CHARSET REQUEST, and the encoding of what goes to the game:
 //! typed lines ([`TelnetClient::encode_line`]), NAWS, TTYPE IS and other subnegotiations.
-//! It shares the wire numbers, the Q-method `Side` and [`encode_subnegotiation`] with the
-//! server-role [`TelnetEngine`](super::TelnetEngine); everything else is its own.
+//! It shares the wire numbers, the negotiation mechanism (RFC 1143 state and the bound on
+//! negotiation commands), the bounded subnegotiation buffer and [`encode_subnegotiation`]
+//! with the server-role [`TelnetEngine`](super::TelnetEngine); its parser and policy are its
+//! own.
 //!
 //! The game's data, byte for byte:
 //! - `IAC IAC` → `0xFF`; `CR NUL` → `CR`. The CR is passed on at once, in the `Text` of the
