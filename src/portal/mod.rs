@@ -12,9 +12,11 @@ pub mod gateway;
 pub mod ids;
 pub mod info;
 pub mod link_end;
+pub mod meter;
 pub mod output;
 pub mod port;
 pub mod proxy_in;
+pub mod repeats;
 pub mod slots;
 pub mod supervisor;
 

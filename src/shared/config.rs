@@ -166,6 +166,11 @@ pub struct Limits {
     pub output_buffer_bytes: usize,
     /// Lines held per session while the server is away (reload, crash) or busy.
     pub input_buffer_lines: usize,
+    /// Bytes of input (after MCCP3 inflation) a session's protocol engine handles per second;
+    /// a session over it is not read until the debt is paid.
+    pub input_bytes_per_sec: usize,
+    /// Lines and out-of-band messages a session may produce per second, the same way.
+    pub input_messages_per_sec: usize,
     /// Seconds a connection may stay without logging in; 0 turns it off.
     pub login_timeout_secs: u64,
     /// Seconds a logged-in session may stay idle; 0 (the default) turns it off.
@@ -362,6 +367,8 @@ impl Default for Limits {
             command_burst: 30,
             output_buffer_bytes: 1024 * 1024,
             input_buffer_lines: 200,
+            input_bytes_per_sec: 256 * 1024,
+            input_messages_per_sec: 100,
             login_timeout_secs: 300,
             idle_timeout_secs: 0,
             max_compressed_sessions: 1000,
@@ -469,6 +476,8 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         ),
         ("limits.output_buffer_bytes", l.output_buffer_bytes),
         ("limits.input_buffer_lines", l.input_buffer_lines),
+        ("limits.input_bytes_per_sec", l.input_bytes_per_sec),
+        ("limits.input_messages_per_sec", l.input_messages_per_sec),
         ("limits.command_burst", l.command_burst as usize),
         ("accounts.login_failures", c.accounts.login_failures),
         ("accounts.creations", c.accounts.creations),

@@ -210,6 +210,19 @@ impl fmt::Debug for Compressor {
     }
 }
 
+/// How far one [`Decompressor::inflate_some`] call got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of the input consumed; the rest is the caller's to give again (or, once the
+    /// stream ended, plain input that followed it).
+    pub consumed: usize,
+    /// The zlib stream ended.
+    pub ended: bool,
+    /// The call stopped at its output bound: more plain bytes may come even without more
+    /// input.
+    pub more: bool,
+}
+
 /// What a successful [`Decompressor::decompress`] call found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inflated {
@@ -322,6 +335,94 @@ impl Decompressor {
             // With room left in `buf`, the inflater stopped for want of input: done for now.
             if pos >= input.len() && produced < buf.len() {
                 return Ok(Inflated::Data);
+            }
+            if consumed == 0 && produced == 0 {
+                return Err(MccpError::Corrupt("inflate made no progress".into()));
+            }
+        }
+    }
+
+    /// Inflates from `input` until `out` has grown by `max_out` bytes, the input is used up
+    /// or the stream ends, whichever comes first: the caller decides how much plain input it
+    /// handles at a time, and what is left stays in `input` (and in the inflater) for the
+    /// next call. A zlib bomb is then just a long stream, handled at the caller's pace.
+    ///
+    /// After an error the decompressor is poisoned, as with [`decompress`](Self::decompress).
+    pub fn inflate_some(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max_out: usize,
+    ) -> Result<Progress, MccpError> {
+        match &self.state {
+            InflateState::Active => {}
+            InflateState::Ended => {
+                return Ok(Progress {
+                    consumed: 0,
+                    ended: true,
+                    more: false,
+                });
+            }
+            InflateState::Failed(err) => return Err(err.clone()),
+        }
+        let result = self.inflate_bounded(input, out, max_out);
+        match &result {
+            Ok(p) if p.ended => self.state = InflateState::Ended,
+            Ok(_) => {}
+            Err(err) => self.state = InflateState::Failed(err.clone()),
+        }
+        result
+    }
+
+    fn inflate_bounded(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max_out: usize,
+    ) -> Result<Progress, MccpError> {
+        let mut buf = [0u8; INFLATE_CHUNK];
+        let mut pos = 0usize;
+        let mut produced_total = 0usize;
+        loop {
+            let room = max_out.saturating_sub(produced_total).min(INFLATE_CHUNK);
+            if room == 0 {
+                return Ok(Progress {
+                    consumed: pos,
+                    ended: false,
+                    more: true,
+                });
+            }
+            let in_before = self.z.total_in();
+            let out_before = self.z.total_out();
+            let rest_in = input.get(pos..).unwrap_or_default();
+            let status = self
+                .z
+                .decompress(rest_in, &mut buf[..room], FlushDecompress::None)
+                .map_err(|e| MccpError::Corrupt(e.to_string()))?;
+            let consumed = usize::try_from(self.z.total_in() - in_before)
+                .map_err(|_| MccpError::Corrupt("inflate consumed an impossible amount".into()))?;
+            let produced = usize::try_from(self.z.total_out() - out_before)
+                .map_err(|_| MccpError::Corrupt("inflate produced an impossible amount".into()))?;
+            pos += consumed;
+            let chunk = buf
+                .get(..produced)
+                .ok_or_else(|| MccpError::Corrupt("inflate overran its buffer".into()))?;
+            out.extend_from_slice(chunk);
+            produced_total += produced;
+            if status == ZStatus::StreamEnd {
+                return Ok(Progress {
+                    consumed: pos,
+                    ended: true,
+                    more: false,
+                });
+            }
+            // With room left in `buf`, the inflater stopped for want of input: done for now.
+            if pos >= input.len() && produced < room {
+                return Ok(Progress {
+                    consumed: pos,
+                    ended: false,
+                    more: false,
+                });
             }
             if consumed == 0 && produced == 0 {
                 return Err(MccpError::Corrupt("inflate made no progress".into()));

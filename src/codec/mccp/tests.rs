@@ -533,3 +533,45 @@ fn errors_display() {
     let d = Decompressor::new(0);
     assert!(format!("{d:?}").contains("max_output_per_call: 1"));
 }
+
+#[test]
+fn a_bomb_inflates_a_bounded_step_at_a_time_and_loses_nothing() {
+    let data = vec![b'\n'; 4_000_000];
+    let mut z = Vec::new();
+    let mut c = Compressor::new();
+    c.compress(&data, &mut z).unwrap();
+    c.finish(&mut z).unwrap();
+    let mut d = Decompressor::new(1);
+    let mut input = z.clone();
+    input.extend_from_slice(b"after");
+    let mut plain = Vec::new();
+    let mut steps = 0;
+    loop {
+        let mut out = Vec::new();
+        let p = d.inflate_some(&input, &mut out, 4096).unwrap();
+        assert!(out.len() <= 4096, "a step gave {} bytes", out.len());
+        plain.extend_from_slice(&out);
+        input.drain(..p.consumed);
+        steps += 1;
+        if p.ended {
+            break;
+        }
+        assert!(p.more || !input.is_empty(), "stalled after {steps} steps");
+    }
+    assert_eq!(plain.len(), data.len());
+    assert_eq!(input, b"after", "what followed the stream is left for the caller");
+    assert!(steps >= 4_000_000 / 4096);
+    let p = d.inflate_some(b"x", &mut Vec::new(), 10).unwrap();
+    assert!(p.ended && p.consumed == 0);
+}
+
+#[test]
+fn inflate_some_reports_corrupt_input_and_stays_poisoned() {
+    let mut d = Decompressor::new(1);
+    let mut out = Vec::new();
+    assert!(matches!(
+        d.inflate_some(&[0x78, 0x9c, 0xff, 0xff, 0xff, 0xff], &mut out, 100),
+        Err(MccpError::Corrupt(_))
+    ));
+    assert!(d.inflate_some(&[], &mut out, 100).is_err());
+}

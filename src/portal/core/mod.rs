@@ -14,6 +14,7 @@
 
 use super::info::PortalInfo;
 use super::port::CloseReason;
+use super::repeats::{self, Tally};
 use super::slots::{Full, Slot, Slots};
 use crate::ops::certs::ReloadableTls;
 use crate::portal::gateway::{Gateway, ToUpstream, UpstreamState};
@@ -208,6 +209,33 @@ pub struct Core {
     /// Gateway mode: where sessions are attached instead of the server, and the way back to
     /// the core that each leg reports on.
     gateway: Option<(Arc<Gateway>, mpsc::WeakSender<CoreEvent>)>,
+    /// Refusals a peer can repeat at will, by address: the first is logged, the rest summed
+    /// up every [`repeats::INTERVAL`].
+    noted: Tally<(String, Noted)>,
+    /// When `noted` was last summed up.
+    noted_at: Instant,
+}
+
+/// What the core refuses that a peer can make happen as often as it likes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Noted {
+    /// A connection while the portal is full.
+    PortalFull,
+    /// A connection over `max_connections_per_address`.
+    PerAddress,
+    /// A command over the session's rate.
+    CommandRate,
+}
+
+impl Noted {
+    /// What the summing-up line says.
+    fn what(self) -> &'static str {
+        match self {
+            Noted::PortalFull => "connections refused: portal full",
+            Noted::PerAddress => "connections refused: too many from one address",
+            Noted::CommandRate => "commands refused: rate exceeded",
+        }
+    }
 }
 
 impl Core {
@@ -238,6 +266,8 @@ impl Core {
             tls,
             info,
             gateway: None,
+            noted: Tally::default(),
+            noted_at: Instant::now(),
         }
     }
 
@@ -356,11 +386,15 @@ impl Core {
         let slot = match self.slots.take(address) {
             Ok(slot) => slot,
             Err(Full::Total) => {
-                tracing::warn!(%address, limit = self.limits.max_connections, "connection refused: portal full");
+                if self.noted.note(&(address.to_string(), Noted::PortalFull)) {
+                    tracing::warn!(%address, limit = self.limits.max_connections, "connection refused: portal full");
+                }
                 return Err("Sorry, the server is full. Try again later.".into());
             }
             Err(Full::PerKey) => {
-                tracing::warn!(%address, limit = self.limits.max_connections_per_address, "connection refused: too many from one address");
+                if self.noted.note(&(address.to_string(), Noted::PerAddress)) {
+                    tracing::warn!(%address, limit = self.limits.max_connections_per_address, "connection refused: too many from one address");
+                }
                 return Err("Too many connections from your address.".into());
             }
         };
@@ -448,7 +482,10 @@ impl Core {
             .unwrap_or("")
             .to_string();
         if !e.bucket.take(limits.command_rate, limits.command_burst) {
-            tracing::info!(session = id, "command rate exceeded; input refused");
+            let address = &e.session.data.address;
+            if self.noted.note(&(address.clone(), Noted::CommandRate)) {
+                tracing::info!(session = id, %address, "command rate exceeded; input refused");
+            }
             let text = format!("You are sending commands too fast; this was not run: {line}");
             send_or_close(e, ToSession::DataOut(vec![Message::text(text)]));
             return;
@@ -579,7 +616,23 @@ impl Core {
         });
     }
 
+    /// Sums up the refusals of the last interval: one line per address and kind.
+    fn log_noted(&mut self) {
+        if self.noted_at.elapsed() < repeats::INTERVAL {
+            return;
+        }
+        self.noted_at = Instant::now();
+        let (repeated, overflow) = self.noted.drain();
+        for ((address, kind), count) in repeated {
+            tracing::warn!(%address, count, "{} (repeated)", kind.what());
+        }
+        if overflow > 0 {
+            tracing::warn!(count = overflow, "refusals from further addresses (repeated)");
+        }
+    }
+
     fn on_tick(&mut self) {
+        self.log_noted();
         let now = now_unix();
         let login = self.limits.login_timeout_secs as f64;
         let idle = self.limits.idle_timeout_secs as f64;

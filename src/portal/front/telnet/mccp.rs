@@ -3,9 +3,10 @@
 //! inflates what the client sends before the telnet engine reads it.
 //!
 //! The zlib streams themselves are [`crate::codec::mccp`]'s; this module decides where they start and
-//! end in the session's byte flow. Invariant: inflated input per read is bounded
-//! ([`MAX_INFLATE_PER_READ`]); a corrupt stream ends the connection, a failed compressor only
-//! ends compression.
+//! end in the session's byte flow. Invariants: the telnet engine reads at most [`STEP`] plain
+//! bytes at a time, whether they came from the socket or inflated from a few compressed ones
+//! (a zlib bomb is a long stream read at the session's pace, never a buffer); a corrupt stream
+//! ends the connection, a failed compressor only ends compression.
 
 use crate::codec::mccp;
 use crate::codec::telnet::{self, TelnetEngine, TelnetEvent};
@@ -13,9 +14,9 @@ use crate::portal::output::Output;
 use crate::portal::slots::{Slot, Slots};
 use std::sync::Arc;
 
-/// Largest inflated input one read may produce (MCCP3): a 4 KiB read of honest zlib data
-/// inflates to at most about 4 MiB.
-pub const MAX_INFLATE_PER_READ: usize = 5 * 1024 * 1024;
+/// Most plain bytes one [`Mccp::step`] hands the telnet engine: one read's worth, whether
+/// it came from the socket or from the inflater.
+pub const STEP: usize = 4096;
 
 /// One session's compression state, both ways.
 pub struct Mccp {
@@ -24,6 +25,10 @@ pub struct Mccp {
     compress: Option<(mccp::Compressor, Slot<()>)>,
     /// MCCP3: input is inflated while this is set.
     inflate: Option<mccp::Decompressor>,
+    /// The inflater stopped at a step's bound and may hold more plain bytes.
+    inflating_more: bool,
+    /// Socket bytes not yet handled (at most one read's).
+    input: Vec<u8>,
     /// Compressors across the portal (each holds about
     /// [`mccp::Compressor::memory_estimate`] bytes).
     budget: Arc<Slots<()>>,
@@ -35,6 +40,8 @@ impl Mccp {
         Mccp {
             compress: None,
             inflate: None,
+            inflating_more: false,
+            input: Vec::new(),
             budget,
         }
     }
@@ -107,68 +114,86 @@ impl Mccp {
         output.push(pending);
     }
 
-    /// Runs raw socket bytes through MCCP3 inflation (when on) and the telnet engine.
-    /// `Err` (why) when the compressed input is corrupt: the connection must close.
-    pub fn feed(
+    /// Takes bytes read from the socket. They are handled by [`Mccp::step`], one bounded
+    /// step at a time; the caller reads again only once [`Mccp::has_input`] is false, so at
+    /// most one read's bytes wait here.
+    pub fn push_input(&mut self, bytes: &[u8]) {
+        self.input.extend_from_slice(bytes);
+    }
+
+    /// Whether input is waiting for [`Mccp::step`]: socket bytes not handled yet, or plain
+    /// bytes the inflater holds beyond the last step's bound.
+    pub fn has_input(&self) -> bool {
+        !self.input.is_empty() || self.inflating_more
+    }
+
+    /// Runs at most [`STEP`] plain bytes through the telnet engine: socket bytes as they
+    /// are, or what MCCP3 inflates them to. Returns how many plain bytes the engine read (for
+    /// the session's input meter). `Err` (why) when the compressed input is corrupt: the
+    /// connection must close.
+    pub fn step(
         &mut self,
         engine: &mut TelnetEngine,
-        bytes: &[u8],
         out: &mut Vec<u8>,
         events: &mut Vec<TelnetEvent>,
-    ) -> Result<(), String> {
-        // The common case, no compression: no copy.
-        if self.inflate.is_none() {
+    ) -> Result<usize, String> {
+        let Some(d) = &mut self.inflate else {
+            let n = self.input.len().min(STEP);
             let before = events.len();
-            let used = engine.feed(bytes, out, events);
-            if !events[before..].contains(&TelnetEvent::CompressionStart) {
-                return Ok(());
+            let used = engine.feed(&self.input[..n], out, events).min(n);
+            self.input.drain(..used);
+            if events[before..].contains(&TelnetEvent::CompressionStart) {
+                tracing::info!("mccp3 compression started by the client");
+                self.inflate = Some(mccp::Decompressor::new(STEP));
             }
-            tracing::info!("mccp3 compression started by the client");
-            self.inflate = Some(mccp::Decompressor::new(MAX_INFLATE_PER_READ));
-            return self.feed(engine, &bytes[used.min(bytes.len())..], out, events);
+            return Ok(used);
+        };
+        if d.bytes_in() == 0 && !self.inflating_more && !zlib_header(&self.input) {
+            if self.input.is_empty() {
+                return Ok(0);
+            }
+            // The stream has not begun and this is not its first bytes: the client
+            // (telnetlib3 does this) sent plain telnet after announcing MCCP3. Read the plain
+            // part as plain; the stream begins where a zlib header follows a complete telnet
+            // unit, in this read or a later one.
+            tracing::info!("plain input after the mccp3 start marker; read as plain");
+            let split = zlib_start(&self.input).unwrap_or(self.input.len());
+            feed_all(engine, &self.input[..split], out, events);
+            self.input.drain(..split);
+            return Ok(split);
         }
-        let mut rest: Vec<u8> = bytes.to_vec();
-        while !rest.is_empty() {
-            let Some(d) = &mut self.inflate else {
-                // The client ended its compressed stream; the rest is plain (and may start
-                // compression again).
-                return self.feed(engine, &rest, out, events);
-            };
-            if d.bytes_in() == 0 && !zlib_header(&rest) {
-                // The stream has not begun and this is not its first bytes: the client
-                // (telnetlib3 does this) sent plain telnet after announcing MCCP3. Read the
-                // plain part as plain; the stream begins where a zlib header follows a
-                // complete telnet unit, in this read or a later one.
-                tracing::info!("plain input after the mccp3 start marker; read as plain");
-                let split = zlib_start(&rest).unwrap_or(rest.len());
-                let mut at = 0;
-                while at < split {
-                    at += engine.feed(&rest[at..split], out, events);
-                }
-                rest = rest.split_off(split);
-                continue;
+        let mut plain = Vec::new();
+        let progress = match d.inflate_some(&self.input, &mut plain, STEP) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "corrupt mccp3 input; disconnecting");
+                return Err(e.to_string());
             }
-            let mut plain = Vec::new();
-            match d.decompress(&rest, &mut plain) {
-                Ok(mccp::Inflated::Data) => rest.clear(),
-                Ok(mccp::Inflated::End { rest: n }) => {
-                    tracing::debug!("mccp3 stream ended by the client");
-                    self.inflate = None;
-                    rest = rest.split_off(rest.len().saturating_sub(n));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "corrupt mccp3 input; disconnecting");
-                    return Err(e.to_string());
-                }
-            }
-            // Inflated bytes are plain telnet. A start marker inside an already compressed
-            // stream means nothing more: keep feeding past it.
-            let mut at = 0;
-            while at < plain.len() {
-                at += engine.feed(&plain[at..], out, events);
-            }
+        };
+        self.input.drain(..progress.consumed.min(self.input.len()));
+        self.inflating_more = progress.more;
+        if progress.ended {
+            // The rest is plain (and may start compression again).
+            tracing::debug!("mccp3 stream ended by the client");
+            self.inflate = None;
         }
-        Ok(())
+        // Inflated bytes are plain telnet. A start marker inside an already compressed
+        // stream means nothing more: keep feeding past it.
+        feed_all(engine, &plain, out, events);
+        Ok(plain.len())
+    }
+}
+
+/// Feeds all of `bytes` to the engine, past any compression start marker.
+fn feed_all(
+    engine: &mut TelnetEngine,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    events: &mut Vec<TelnetEvent>,
+) {
+    let mut at = 0;
+    while at < bytes.len() {
+        at += engine.feed(&bytes[at..], out, events);
     }
 }
 

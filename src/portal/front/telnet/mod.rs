@@ -15,6 +15,8 @@ use crate::codec::oob;
 use crate::codec::telnet::{self, EngineLimits, TelnetEngine, TelnetEvent};
 use crate::portal::flags::{client_flags, environ_flags, mtts_flags, term_flags};
 use crate::portal::info::PortalInfo;
+use crate::portal::meter::InputMeter;
+use crate::portal::repeats::Repeats;
 use crate::portal::output::Output;
 use crate::portal::port::{CloseReason, FromCore, SessionPort, line_too_long};
 use crate::portal::slots::Slots;
@@ -25,6 +27,7 @@ use mccp::Mccp;
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -123,14 +126,20 @@ pub async fn run_session<S>(
         shared: shared.clone(),
         named: false,
         ready: false,
+        meter: InputMeter::new(limits),
+        noted: Noted::default(),
     };
     conn.engine.start(&mut conn.out);
     conn.flush();
 
     let mut buf = vec![0u8; READ_CHUNK];
     let reason = loop {
+        // Input is read, and what was read handled, one bounded step at a time while the
+        // session is within its input allowance; over it, only output flows until it is paid.
+        let paused = conn.meter.resume_at();
+        let waiting = conn.mccp.has_input();
         tokio::select! {
-            r = reader.read(&mut buf) => match r {
+            r = reader.read(&mut buf), if paused.is_none() && !waiting => match r {
                 Ok(0) => break CloseReason::ClientClosed,
                 Ok(n) => {
                     if let Err(reason) = conn.feed(&mut port, &buf[..n]).await {
@@ -140,6 +149,13 @@ pub async fn run_session<S>(
                 }
                 Err(e) => break CloseReason::ReadError(e.to_string()),
             },
+            () = std::future::ready(()), if paused.is_none() && waiting => {
+                if let Err(reason) = conn.step(&mut port).await {
+                    conn.flush();
+                    break reason;
+                }
+            }
+            () = tokio::time::sleep_until(paused.unwrap_or_else(Instant::now).into()), if paused.is_some() => {}
             from_core = port.recv() => match from_core {
                 FromCore::DataOut(msgs) => conn.data_out(&port, &msgs),
                 FromCore::Disconnect(reason) => {
@@ -188,6 +204,19 @@ struct TelnetConn {
     named: bool,
     /// The port has been told the opening negotiation is over.
     ready: bool,
+    /// Input work allowed per second (`limits.input_bytes_per_sec`, `input_messages_per_sec`).
+    meter: InputMeter,
+    /// Log lines for what the client can repeat at will.
+    noted: Noted,
+}
+
+/// Repeatable client mistakes, each logged once per interval with a count.
+#[derive(Debug, Default)]
+struct Noted {
+    /// Overlong lines.
+    line_too_long: Repeats,
+    /// Malformed or oversized out-of-band payloads.
+    bad_oob: Repeats,
 }
 
 impl TelnetConn {
@@ -224,7 +253,11 @@ impl TelnetConn {
                         }
                         environ_flags(&vars, flags)
                     }
-                    Err(e) => tracing::info!(error = %e, "bad NEW-ENVIRON payload ignored"),
+                    Err(e) => {
+                        if let Some(repeated) = self.noted.bad_oob.note() {
+                            tracing::info!(error = %e, repeated, "bad NEW-ENVIRON payload ignored");
+                        }
+                    }
                 }
                 return Vec::new();
             }
@@ -265,7 +298,9 @@ impl TelnetConn {
                 })
                 .collect(),
             Err(e) => {
-                tracing::info!(option, error = %e, "bad out-of-band payload ignored");
+                if let Some(repeated) = self.noted.bad_oob.note() {
+                    tracing::info!(option, error = %e, repeated, "bad out-of-band payload ignored");
+                }
                 Vec::new()
             }
         }
@@ -330,16 +365,26 @@ impl TelnetConn {
         }
     }
 
-    /// Feeds bytes from the client; `Err(reason)` when the connection must close.
+    /// Takes bytes read from the client and handles the first step of them; `Err(reason)`
+    /// when the connection must close.
     async fn feed(&mut self, port: &mut SessionPort, bytes: &[u8]) -> Result<(), CloseReason> {
         if self.first_line && crate::portal::proxy_in::looks_like_header(bytes) {
             tracing::warn!("PROXY header from a peer not in limits.trusted_proxies; refused");
             return Err(CloseReason::UntrustedProxy);
         }
+        self.mccp.push_input(bytes);
+        self.step(port).await
+    }
+
+    /// Handles one bounded step of input (at most [`mccp::STEP`] plain bytes) and charges
+    /// it to the session's input meter; `Err(reason)` when the connection must close.
+    async fn step(&mut self, port: &mut SessionPort) -> Result<(), CloseReason> {
         let mut events = Vec::new();
-        self.mccp
-            .feed(&mut self.engine, bytes, &mut self.out, &mut events)
+        let plain = self
+            .mccp
+            .step(&mut self.engine, &mut self.out, &mut events)
             .map_err(CloseReason::CorruptCompression)?;
+        self.meter.charge(plain, events.len());
         let mut flags = Map::new();
         let mut lines = Vec::new();
         let mut oob_msgs = Vec::new();
@@ -364,7 +409,9 @@ impl TelnetConn {
                     lines.push(line);
                 }
                 TelnetEvent::LineTooLong { limit } => {
-                    tracing::info!(limit, "input line too long; cut");
+                    if let Some(repeated) = self.noted.line_too_long.note() {
+                        tracing::info!(limit, repeated, "input line too long; cut");
+                    }
                     self.text_line(port, &line_too_long(limit));
                 }
                 TelnetEvent::Naws { width, height } => {
@@ -412,7 +459,9 @@ impl TelnetConn {
                     return Err(CloseReason::NegotiationStorm);
                 }
                 TelnetEvent::SubnegotiationTooLong { option } => {
-                    tracing::info!(option, "oversized subnegotiation discarded");
+                    if let Some(repeated) = self.noted.bad_oob.note() {
+                        tracing::info!(option, repeated, "oversized subnegotiation discarded");
+                    }
                 }
                 TelnetEvent::Subnegotiation { option, payload } => {
                     let upstream = port.input.upstream();

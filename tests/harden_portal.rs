@@ -1,0 +1,128 @@
+//! Attacks on the portal's shared mechanisms (issue 13): each test sends what an attacker
+//! would to the real binary and checks what a neighbour or the operator would notice: the
+//! portal's memory, the size of its log, another player's round trip, the server staying up.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+
+use flate2::Compression;
+use flate2::write::ZlibEncoder;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+const IAC: u8 = 255;
+const DO: u8 = 253;
+const SB: u8 = 250;
+const SE: u8 = 240;
+const MCCP3: u8 = 87;
+const GMCP: u8 = 201;
+
+/// The peak resident memory of a process, in KiB (`VmHWM`).
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut z = ZlibEncoder::new(Vec::new(), Compression::best());
+    z.write_all(data).unwrap();
+    z.finish().unwrap()
+}
+
+/// A connection that has started MCCP3 and sent `plain`, compressed.
+fn compressed_flood(p: &Portcullis, plain: &[u8]) -> (Telnet, usize) {
+    let mut t = p.telnet();
+    t.expect("> ");
+    let mut w = vec![IAC, DO, MCCP3, IAC, SB, MCCP3, IAC, SE];
+    let packed = zlib(plain);
+    let len = packed.len();
+    w.extend(packed);
+    // The portal may stop reading (that is the point); what does not fit stays unsent.
+    t.stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let _ = t.stream.write_all(&w);
+    (t, len)
+}
+
+/// A neighbour's `say` comes back within `bound`, twenty times in a row.
+fn round_trips_stay_short(neighbour: &mut Telnet, bound: Duration) -> Duration {
+    let mut worst = Duration::ZERO;
+    for i in 0..20 {
+        let t0 = Instant::now();
+        neighbour.send_line(&format!("say ping {i}"));
+        neighbour.expect(&format!("You say, \"ping {i}\""));
+        worst = worst.max(t0.elapsed());
+    }
+    assert!(worst < bound, "a neighbour's say took {worst:?}");
+    worst
+}
+
+#[test]
+fn compressed_floods_of_lines_and_empty_gmcp_cost_little_and_disturb_nobody() {
+    let p = Portcullis::start("");
+    let mut neighbour = p.player("neighbour");
+    let server_pid = p.server_pid();
+    let portal = p.child.id();
+    let peak_before = peak_kib(portal);
+    let log_before = p.log.lines().len();
+
+    // 4 MB of line breaks in about 4 KB, and 1 MB of empty GMCP messages in a few hundred
+    // bytes: each inflated line and each bad message used to be a core event and a log line.
+    let (_lines, packed) = compressed_flood(&p, &vec![b'\n'; 4_000_000]);
+    assert!(packed < 8 * 1024, "{packed}");
+    let empty_gmcp: Vec<u8> = [IAC, SB, GMCP, IAC, SE].repeat(200_000);
+    let (_gmcp, packed) = compressed_flood(&p, &empty_gmcp);
+    assert!(packed < 4 * 1024, "{packed}");
+    round_trips_stay_short(&mut neighbour, Duration::from_secs(1));
+    p.log.wait_count("input over its allowance; reading paused", 2);
+    let grown = peak_kib(portal).saturating_sub(peak_before);
+    assert!(grown < 16 * 1024, "the portal's peak memory grew by {grown} KiB");
+    let written = p.log.lines().len() - log_before;
+    assert!(
+        written < 200,
+        "the floods wrote {written} log lines:\n{}",
+        p.log.lines()[log_before..].join("\n")
+    );
+    assert_eq!(p.server_pid(), server_pid, "the server restarted");
+    assert_eq!(p.log.count("panicked"), 0);
+}
+
+#[test]
+fn a_plain_flood_of_line_breaks_is_paced_and_a_neighbour_is_not() {
+    let p = Portcullis::start("");
+    let mut neighbour = p.player("neighbour");
+    let log_before = p.log.lines().len();
+    let mut flood = p.telnet();
+    flood.expect("> ");
+    flood
+        .stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    // Half a megabyte of empty lines, as fast as the socket takes them.
+    let _ = flood.stream.write_all(&vec![b'\n'; 512 * 1024]);
+    round_trips_stay_short(&mut neighbour, Duration::from_secs(1));
+    p.log.wait_for("input over its allowance; reading paused");
+    let written = p.log.lines().len() - log_before;
+    assert!(written < 100, "the flood wrote {written} log lines");
+}
+
+#[test]
+fn input_within_the_allowance_is_all_handled_in_order() {
+    // A pasted page: 60 lines at once is within the allowance (100 a second) but over the
+    // command burst, so it is neither paused nor lost: every line is run or refused aloud.
+    let p = Portcullis::start("[limits]\ncommand_burst = 100\n");
+    let mut paster = p.player("paster");
+    let page: String = (0..60).map(|i| format!("say line {i:02}\r\n")).collect();
+    paster.send(page.as_bytes());
+    for i in 0..60 {
+        paster.expect(&format!("You say, \"line {i:02}\""));
+    }
+    assert_eq!(p.log.count("input over its allowance"), 0);
+}
