@@ -81,9 +81,13 @@ fn compressed_floods_of_lines_and_empty_gmcp_cost_little_and_disturb_nobody() {
     let (_gmcp, packed) = compressed_flood(&p, &empty_gmcp);
     assert!(packed < 4 * 1024, "{packed}");
     round_trips_stay_short(&mut neighbour, Duration::from_secs(1));
-    p.log.wait_count("input over its allowance; reading paused", 2);
+    p.log
+        .wait_count("input over its allowance; reading paused", 2);
     let grown = peak_kib(portal).saturating_sub(peak_before);
-    assert!(grown < 16 * 1024, "the portal's peak memory grew by {grown} KiB");
+    assert!(
+        grown < 16 * 1024,
+        "the portal's peak memory grew by {grown} KiB"
+    );
     let written = p.log.lines().len() - log_before;
     assert!(
         written < 200,
@@ -125,4 +129,58 @@ fn input_within_the_allowance_is_all_handled_in_order() {
         paster.expect(&format!("You say, \"line {i:02}\""));
     }
     assert_eq!(p.log.count("input over its allowance"), 0);
+}
+
+const WILL: u8 = 251;
+const TTYPE: u8 = 24;
+
+/// Counts `needle` in `hay`.
+fn occurrences(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+#[test]
+fn two_thousand_sessions_with_the_biggest_flags_survive_a_reload() {
+    // Each client answers TTYPE twice with 8,000 control characters, which JSON escapes
+    // sixfold: unbounded, about 100 KB of flags a session, and 2,000 sessions made one
+    // `sync_all` frame far over the link's 8 MiB, so the reload never finished.
+    const SESSIONS: usize = 2000;
+    let p = Portcullis::start(&format!(
+        "[limits]\nmax_connections = {n}\nmax_connections_per_address = {n}\n",
+        n = SESSIONS + 10
+    ));
+    let mut player = p.player("stayer");
+    let send = [IAC, SB, TTYPE, 1, IAC, SE];
+    let mut clients = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        let mut t = p.telnet();
+        let mut w = vec![IAC, WILL, TTYPE];
+        for fill in [1u8, 2] {
+            w.extend_from_slice(&[IAC, SB, TTYPE, 0]);
+            w.extend(std::iter::repeat_n(fill, 8000));
+            w.extend_from_slice(format!("{i}").as_bytes());
+            w.extend_from_slice(&[IAC, SE]);
+        }
+        t.send(&w);
+        clients.push(t);
+    }
+    // The portal asks a third time only once it has taken both answers.
+    for t in &mut clients {
+        let deadline = Instant::now() + WAIT;
+        while occurrences(&t.raw, &send) < 3 {
+            assert!(Instant::now() < deadline, "no third TTYPE request");
+            t.pump();
+        }
+    }
+    let out = p.cli(&["reload"]);
+    assert!(out.status.success(), "reload failed: {}", stderr(&out));
+    player.expect("The server was reloaded. You are still here.");
+    player.send_line("say still here");
+    player.expect("You say, \"still here\"");
+    let status = p.status();
+    assert!(
+        status.contains(&format!("sessions: {}", SESSIONS + 1)),
+        "{}",
+        status.lines().take(5).collect::<Vec<_>>().join("\n")
+    );
 }

@@ -23,7 +23,7 @@ use super::gateway::ToUpstream;
 use crate::codec::markup;
 use crate::shared::caps::ClientCaps;
 use crate::shared::message::Message;
-use crate::shared::session::{Protocol, SessionId, merge_flags};
+use crate::shared::session::{Protocol, SessionId, bound_peer_flags, merge_flags};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
@@ -227,7 +227,9 @@ impl PortInput {
 
     /// Tells the core what the front end learnt about the client (a partial protocol_flags
     /// update). Nothing is sent for an empty update.
-    pub async fn flags(&self, flags: Map<String, Value>) -> Result<(), Stopped> {
+    /// Values are bounded first ([`bound_peer_flags`]): a client chooses them.
+    pub async fn flags(&self, mut flags: Map<String, Value>) -> Result<(), Stopped> {
+        bound(&mut flags);
         if flags.is_empty() {
             return Ok(());
         }
@@ -283,6 +285,14 @@ impl PortInput {
             reason,
         };
         let _ = self.core.send(ev).await;
+    }
+}
+
+/// Bounds a client's protocol_flags update, with a log line when something was cut.
+pub fn bound(flags: &mut Map<String, Value>) {
+    let cut = bound_peer_flags(flags);
+    if cut > 0 {
+        tracing::info!(values = cut, "client's protocol_flags cut to their bounds");
     }
 }
 
@@ -395,7 +405,8 @@ impl SessionPort {
     }
 
     /// Records what the front end learnt about the client and tells the core.
-    pub async fn set_flags(&mut self, flags: Map<String, Value>) -> Result<(), Stopped> {
+    pub async fn set_flags(&mut self, mut flags: Map<String, Value>) -> Result<(), Stopped> {
+        bound(&mut flags);
         if flags.is_empty() {
             return Ok(());
         }

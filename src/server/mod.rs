@@ -88,6 +88,7 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         app: Box::new(app::Talker),
         world_name: cfg.server.name.clone(),
         auth_addresses: std::collections::HashMap::new(),
+        sync_parts: Vec::new(),
     };
     let mut done_rx = done_rx;
     loop {
@@ -150,6 +151,8 @@ struct Server {
     /// The client address of each SSH password check under way, by request: the session
     /// may not be the server's (gateway mode).
     auth_addresses: std::collections::HashMap<u64, String>,
+    /// The `sync_all` parts received so far, until the last.
+    sync_parts: Vec<SyncData>,
 }
 
 type Reader = link::LinkReader<OwnedReadHalf, PortalMsg>;
@@ -161,6 +164,8 @@ impl Server {
         stream: UnixStream,
         done_rx: &mut mpsc::UnboundedReceiver<Done>,
     ) -> Result<End, ServerError> {
+        // A sync begins anew on every link.
+        self.sync_parts.clear();
         let (mut reader, mut writer): (Reader, Writer) = link::ServerEnd::new(stream).split();
         writer
             .send(&ServerMsg::Hello {
@@ -245,7 +250,17 @@ impl Server {
 
     fn portal_msg(&mut self, msg: PortalMsg) -> Option<End> {
         match msg {
-            PortalMsg::SyncAll { reason, sessions } => self.sync_all(reason, sessions),
+            PortalMsg::SyncAll {
+                reason,
+                sessions,
+                last,
+            } => {
+                self.sync_parts.extend(sessions);
+                if last {
+                    let sessions = std::mem::take(&mut self.sync_parts);
+                    self.sync_all(reason, sessions);
+                }
+            }
             PortalMsg::Connect { session } => {
                 let id = session.id;
                 // An SSH session sees nothing until its shell starts.

@@ -248,6 +248,86 @@ pub fn merge_flags(flags: &mut Map<String, Value>, update: &Map<String, Value>) 
     }
 }
 
+/// Longest string a peer may put in one protocol_flags value, in bytes (a client's name, its
+/// terminal type …); longer ones are cut on a character boundary.
+pub const MAX_FLAG_STRING: usize = 256;
+
+/// Most items a peer may put in one protocol_flags list (GMCP's supported packages), and most
+/// bytes of text in all of them together.
+pub const MAX_FLAG_ITEMS: usize = 64;
+/// See [`MAX_FLAG_ITEMS`].
+pub const MAX_FLAG_LIST_BYTES: usize = 2048;
+
+/// Most keys a peer may set in one update.
+pub const MAX_FLAG_KEYS: usize = 64;
+
+/// Bounds a protocol_flags update that came from a client (telnet negotiation, GMCP, an SSH
+/// request, the page), so that no session's flags can grow the link's `sync_all` or the
+/// memory of either process by more than a few KiB whatever the client sends:
+/// - strings lose their control characters (which JSON would escape sixfold) and are cut to
+///   [`MAX_FLAG_STRING`] bytes;
+/// - lists keep at most [`MAX_FLAG_ITEMS`] strings, numbers or booleans, with at most
+///   [`MAX_FLAG_LIST_BYTES`] of text;
+/// - nested objects are dropped, and at most [`MAX_FLAG_KEYS`] keys are kept.
+///
+/// Returns how many values were changed or dropped (for the caller's log).
+pub fn bound_peer_flags(update: &mut Map<String, Value>) -> usize {
+    /// Cleans and cuts one string; whether it changed.
+    fn clean(s: &mut String) -> bool {
+        let before = s.len();
+        if s.chars().any(char::is_control) {
+            s.retain(|c| !c.is_control());
+        }
+        if s.len() > MAX_FLAG_STRING {
+            let mut end = MAX_FLAG_STRING;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+        }
+        s.len() != before
+    }
+    let mut changed = 0;
+    if update.len() > MAX_FLAG_KEYS {
+        let extra: Vec<String> = update.keys().skip(MAX_FLAG_KEYS).cloned().collect();
+        changed += extra.len();
+        for k in extra {
+            update.remove(&k);
+        }
+    }
+    update.retain(|_, v| match v {
+        Value::String(s) => {
+            changed += usize::from(clean(s));
+            true
+        }
+        Value::Array(items) => {
+            let before = items.len();
+            items.retain(|i| matches!(i, Value::String(_) | Value::Number(_) | Value::Bool(_)));
+            let mut text = 0;
+            let mut keep = 0;
+            for i in items.iter_mut() {
+                if let Value::String(s) = i {
+                    changed += usize::from(clean(s));
+                    text += s.len();
+                }
+                if keep == MAX_FLAG_ITEMS || text > MAX_FLAG_LIST_BYTES {
+                    break;
+                }
+                keep += 1;
+            }
+            items.truncate(keep);
+            changed += before - items.len();
+            true
+        }
+        Value::Object(_) => {
+            changed += 1;
+            false
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+    });
+    changed
+}
+
 /// Formats an idle or up time the way `who` and `status` show it: `42s`, `3m`, `2h`, `5d`.
 pub fn short_duration(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
@@ -262,6 +342,41 @@ pub fn short_duration(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clients_flags_are_bounded_whatever_it_sends() {
+        let mut f = Map::new();
+        f.insert("CLIENTNAME".into(), Value::from("\u{1}".repeat(8000)));
+        f.insert("TERM".into(), Value::from("é".repeat(300)));
+        f.insert(
+            "GMCP_SUPPORTS".into(),
+            Value::Array(
+                (0..500)
+                    .map(|i| Value::from(format!("Pkg{i} {}", "x".repeat(900))))
+                    .chain([serde_json::json!({"deep": [1, 2]})])
+                    .collect(),
+            ),
+        );
+        f.insert("NESTED".into(), serde_json::json!({"a": "b"}));
+        assert!(bound_peer_flags(&mut f) > 0);
+        let size = serde_json::to_vec(&f).unwrap().len();
+        // Strings of at most 256 bytes without control characters, lists of at most 2 KiB.
+        assert!(size < 8 * 1024, "{size}");
+        assert!(f["TERM"].as_str().unwrap().len() <= MAX_FLAG_STRING);
+        assert!(!f.contains_key("NESTED"));
+        let mut many: Map<String, Value> = (0..100)
+            .map(|i| (format!("K{i}"), Value::Bool(true)))
+            .collect();
+        assert_eq!(bound_peer_flags(&mut many), 100 - MAX_FLAG_KEYS);
+        assert_eq!(many.len(), MAX_FLAG_KEYS);
+        // Ordinary flags pass untouched.
+        let mut ok = Map::new();
+        ok.insert("SCREENWIDTH".into(), Value::from(80));
+        ok.insert("CLIENTNAME".into(), Value::from("Mudlet"));
+        let before = ok.clone();
+        assert_eq!(bound_peer_flags(&mut ok), 0);
+        assert_eq!(ok, before);
+    }
 
     #[test]
     fn load_sync_data_merges_flags_and_replaces_the_rest() {

@@ -559,7 +559,10 @@ fn a_bomb_inflates_a_bounded_step_at_a_time_and_loses_nothing() {
         assert!(p.more || !input.is_empty(), "stalled after {steps} steps");
     }
     assert_eq!(plain.len(), data.len());
-    assert_eq!(input, b"after", "what followed the stream is left for the caller");
+    assert_eq!(
+        input, b"after",
+        "what followed the stream is left for the caller"
+    );
     assert!(steps >= 4_000_000 / 4096);
     let p = d.inflate_some(b"x", &mut Vec::new(), 10).unwrap();
     assert!(p.ended && p.consumed == 0);

@@ -627,7 +627,10 @@ impl Core {
             tracing::warn!(%address, count, "{} (repeated)", kind.what());
         }
         if overflow > 0 {
-            tracing::warn!(count = overflow, "refusals from further addresses (repeated)");
+            tracing::warn!(
+                count = overflow,
+                "refusals from further addresses (repeated)"
+            );
         }
     }
 

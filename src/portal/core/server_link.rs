@@ -63,7 +63,16 @@ impl Core {
             pid: std::process::id(),
             listeners: self.listeners.clone(),
         });
-        let _ = tx.send(PortalMsg::SyncAll { reason, sessions });
+        let parts = crate::shared::link::sync_parts(sessions);
+        let count = parts.len();
+        for (i, sessions) in parts.into_iter().enumerate() {
+            let last = i + 1 == count;
+            let _ = tx.send(PortalMsg::SyncAll {
+                reason,
+                sessions,
+                last,
+            });
+        }
         self.link = ServerLink::Syncing(LinkInfo {
             link_id,
             pid,

@@ -24,10 +24,43 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 /// Link protocol version; bumped on any incompatible change.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Largest frame either side accepts, in bytes.
 pub const MAX_FRAME: usize = 8 * 1024 * 1024;
+
+/// Most bytes of sessions one `sync_all` part carries (well under [`MAX_FRAME`]).
+pub const SYNC_PART_BYTES: usize = 1024 * 1024;
+
+/// Splits the portal's sessions into `sync_all` parts of at most [`SYNC_PART_BYTES`] each
+/// (a session bigger than that goes alone). A session too big for any frame (its
+/// server_data is the server's, so this is the server's doing) loses its server_data, with an
+/// error in the log, rather than the whole sync its frame. Always at least one part.
+pub fn sync_parts(sessions: Vec<SyncData>) -> Vec<Vec<SyncData>> {
+    let mut parts = Vec::new();
+    let mut part = Vec::new();
+    let mut size = 0;
+    for mut s in sessions {
+        let mut n = serde_json::to_vec(&s).map_or(0, |v| v.len());
+        if n > MAX_FRAME / 2 {
+            tracing::error!(
+                session = s.id,
+                bytes = n,
+                "session too big to sync; its server_data is dropped"
+            );
+            s.server_data.clear();
+            n = serde_json::to_vec(&s).map_or(0, |v| v.len());
+        }
+        if !part.is_empty() && size + n > SYNC_PART_BYTES {
+            parts.push(std::mem::take(&mut part));
+            size = 0;
+        }
+        size += n;
+        part.push(s);
+    }
+    parts.push(part);
+    parts
+}
 
 /// How long a peer has to send its hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,10 +121,14 @@ pub enum PortalMsg {
         #[serde(default)]
         listeners: Vec<crate::shared::control::ListenerInfo>,
     },
-    /// Every session the portal holds; the server rebuilds its registry from it (PSYNC).
+    /// Part of every session the portal holds; the server rebuilds its registry from the
+    /// parts (PSYNC). The parts follow `hello` one after another, each at most
+    /// [`SYNC_PART_BYTES`] of sessions so that no number of sessions makes a frame too big;
+    /// `last` marks the final one, after which the server answers `synced`.
     SyncAll {
         reason: SyncReason,
         sessions: Vec<SyncData>,
+        last: bool,
     },
     /// A new connection became a session.
     Connect { session: SyncData },
@@ -355,6 +392,49 @@ pub fn decode<R: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<R, LinkError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_number_of_sessions_makes_a_sync_frame_too_big() {
+        // 10,000 sessions whose clients sent the biggest flags a client may.
+        let mut flags = Map::new();
+        for k in ["CLIENTNAME", "TERM", "CLIENTVERSION", "ENCODING"] {
+            flags.insert(k.into(), Value::from("\\\"".repeat(200)));
+        }
+        flags.insert(
+            "GMCP_SUPPORTS".into(),
+            Value::Array(vec![Value::from("\"".repeat(30)); 64]),
+        );
+        crate::shared::session::bound_peer_flags(&mut flags);
+        let sessions: Vec<SyncData> = (0..10_000)
+            .map(|id| {
+                let mut s = crate::shared::session::Session::init_session(
+                    id,
+                    crate::shared::session::Protocol::Telnet,
+                    "2001:db8::1",
+                );
+                s.update_flags(&flags);
+                s.get_sync_data()
+            })
+            .collect();
+        let parts = sync_parts(sessions);
+        assert!(parts.len() > 10, "{} parts", parts.len());
+        assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), 10_000);
+        for p in parts {
+            let msg = PortalMsg::SyncAll {
+                reason: SyncReason::Reload,
+                sessions: p,
+                last: false,
+            };
+            let frame = encode(&msg).unwrap();
+            assert!(
+                frame.len() <= SYNC_PART_BYTES + 64 * 1024,
+                "{}",
+                frame.len()
+            );
+        }
+        // No sessions: one empty part, so the server still hears `last`.
+        assert_eq!(sync_parts(Vec::new()).len(), 1);
+    }
     use crate::shared::session::{Protocol, Session};
 
     #[tokio::test]
@@ -375,6 +455,7 @@ mod tests {
             PortalMsg::SyncAll {
                 reason: SyncReason::Reload,
                 sessions: vec![s.get_sync_data()],
+                last: true,
             },
             PortalMsg::DataIn {
                 id: 3,

@@ -83,7 +83,8 @@ pub async fn data_in(session: &WebSession, messages: Vec<FromPage>) {
                     }
                 }
             }
-            FromPage::Hello(flags) => {
+            FromPage::Hello(mut flags) => {
+                crate::portal::port::bound(&mut flags);
                 session.merge_flags(&flags);
                 let _ = input.flags(flags).await;
             }
