@@ -184,3 +184,47 @@ fn two_thousand_sessions_with_the_biggest_flags_survive_a_reload() {
         status.lines().take(5).collect::<Vec<_>>().join("\n")
     );
 }
+
+/// Sessions the portal holds, from `status`.
+fn sessions(p: &Portcullis) -> usize {
+    p.status()
+        .lines()
+        .find_map(|l| l.strip_prefix("sessions: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_client_that_reads_a_trickle_is_cut_off_when_the_core_says_so() {
+    // The client asks for the connection screen thousands of times and then takes its output
+    // a few bytes at a time: never stalled long enough for the writer's timeout, while the
+    // core's queue to it fills. The core cuts it off; that close used to wait behind the
+    // whole queue (an hour at this pace), and a timeout's or the server's close was lost.
+    let p = Portcullis::start(
+        "[limits]\noutput_buffer_bytes = 4096\ncommand_rate = 100000.0\ncommand_burst = 100000\n\
+         input_messages_per_sec = 100000\ninput_bytes_per_sec = 10000000\n",
+    );
+    let mut t = p.telnet();
+    t.expect("> ");
+    t.stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = t.stream.write_all(&b"help\r\n".repeat(5000));
+    p.log
+        .wait_for("session output channel full; disconnecting stalled client");
+    let cut = Instant::now();
+    t.stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut byte = [0u8; 32];
+    while sessions(&p) > 0 {
+        assert!(
+            cut.elapsed() < Duration::from_secs(15),
+            "the session was still open {:?} after the core cut it off",
+            cut.elapsed()
+        );
+        // A trickle: 32 bytes every 100 ms, never a 5 s stall.
+        let _ = std::io::Read::read(&mut t.stream, &mut byte);
+    }
+    p.log.wait_for("session closed");
+}

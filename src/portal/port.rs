@@ -330,14 +330,49 @@ impl PortView {
 #[derive(Debug)]
 pub struct PortReceiver {
     rx: mpsc::Receiver<ToSession>,
+    /// The core's close when `rx` was full; `None` once it fired or the core let it go.
+    close: Option<oneshot::Receiver<Option<String>>>,
 }
 
 impl PortReceiver {
+    /// Waits for the core's close signal alone (never returns when there is none), for a
+    /// front end that is waiting on something else, such as a slow client draining its
+    /// output: the core's close then still takes effect at once. Cancel-safe.
+    pub async fn close_signal(&mut self) -> FromCore {
+        let Some(close) = &mut self.close else {
+            return std::future::pending().await;
+        };
+        let reason = close.await;
+        self.close = None;
+        match reason {
+            Ok(Some(reason)) => FromCore::Disconnect(reason),
+            Ok(None) => FromCore::Gone,
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     /// The next thing the core sends; flag changes from the server go to `on_flags` and are
     /// not returned. Cancel-safe (for `select!`).
     pub async fn recv_with(&mut self, mut on_flags: impl FnMut(&Map<String, Value>)) -> FromCore {
         loop {
-            match self.rx.recv().await {
+            // A close sent this way found the channel full: the session is not keeping up,
+            // so it goes before what is queued.
+            let next = match &mut self.close {
+                Some(close) => tokio::select! {
+                    biased;
+                    reason = close => {
+                        self.close = None;
+                        match reason {
+                            Ok(Some(reason)) => return FromCore::Disconnect(reason),
+                            Ok(None) => return FromCore::Gone,
+                            Err(_) => continue,
+                        }
+                    }
+                    next = self.rx.recv() => next,
+                },
+                None => self.rx.recv().await,
+            };
+            match next {
                 Some(ToSession::DataOut(msgs)) => return FromCore::DataOut(msgs),
                 Some(ToSession::SetFlags(flags)) => on_flags(&flags),
                 Some(ToSession::Disconnect(reason)) => return FromCore::Disconnect(reason),
@@ -370,11 +405,13 @@ impl SessionPort {
     ) -> Result<Self, Refused> {
         let stopping = || Refused("The portal is shutting down.".into());
         let (handle, rx) = mpsc::channel(SESSION_CHANNEL);
+        let (close, close_rx) = oneshot::channel();
         let (reply, answer) = oneshot::channel();
         let open = CoreEvent::Open {
             protocol,
             peer,
             handle,
+            close,
             reply,
         };
         core.send(open).await.map_err(|_| stopping())?;
@@ -390,7 +427,10 @@ impl SessionPort {
                 upstream: opened.upstream,
             },
             view: PortView::default(),
-            rx: PortReceiver { rx },
+            rx: PortReceiver {
+                rx,
+                close: Some(close_rx),
+            },
         })
     }
 
@@ -419,6 +459,11 @@ impl SessionPort {
     pub async fn recv(&mut self) -> FromCore {
         let view = &mut self.view;
         self.rx.recv_with(|flags| view.merge(flags)).await
+    }
+
+    /// The core's close signal alone; see [`PortReceiver::close_signal`].
+    pub async fn close_signal(&mut self) -> FromCore {
+        self.rx.close_signal().await
     }
 
     /// The parts, for a front end whose session outlives its connections (the web's): the

@@ -59,6 +59,10 @@ pub enum CoreEvent {
         peer: SocketAddr,
         /// Channel to the connection task.
         handle: mpsc::Sender<ToSession>,
+        /// The connection task's way to be closed when `handle` is full, so that a close
+        /// cannot be lost: a reason to tell the player, or `None` when the client is cut off
+        /// for not reading.
+        close: oneshot::Sender<Option<String>>,
         /// The new session, or why the connection is refused.
         reply: oneshot::Sender<Result<Opened, String>>,
     },

@@ -131,6 +131,8 @@ struct PortalSession {
     bucket: Bucket,
     /// Set once a disconnect has been asked of the connection task.
     closing: bool,
+    /// The connection task's close signal, for when `handle` is full (see [`close`]).
+    close: Option<oneshot::Sender<Option<String>>>,
     /// Its place among the portal's sessions (in all and from its address).
     _slot: Slot,
     /// Its leg to the game, in gateway mode; such a session is not the server's.
@@ -320,9 +322,10 @@ impl Core {
                 protocol,
                 peer,
                 handle,
+                close,
                 reply,
             } => {
-                let r = self.open(protocol, peer, handle);
+                let r = self.open(protocol, peer, handle, close);
                 let _ = reply.send(r);
             }
             CoreEvent::Ready { id } => self.send_upstream(id, ToUpstream::Ready),
@@ -378,6 +381,7 @@ impl Core {
         protocol: Protocol,
         peer: SocketAddr,
         handle: mpsc::Sender<ToSession>,
+        close: oneshot::Sender<Option<String>>,
     ) -> Result<Opened, String> {
         let address = peer.ip();
         if self.shutting_down.is_some() {
@@ -427,6 +431,7 @@ impl Core {
                 next_seq: 1,
                 bucket: Bucket::new(self.limits.command_burst),
                 closing: false,
+                close: Some(close),
                 _slot: slot,
                 upstream,
             },
@@ -655,8 +660,7 @@ impl Core {
             };
             if let Some(reason) = reason {
                 tracing::info!(session = d.id, reason, "timeout");
-                e.closing = true;
-                let _ = e.handle.try_send(ToSession::Disconnect(reason.into()));
+                close(e, reason.into());
             }
         }
         let expired: Vec<usize> = self
@@ -676,7 +680,7 @@ impl Core {
 }
 
 /// Sends to a connection task without waiting; a full channel means the client stopped
-/// reading, so the session is cut off (its task sees the closed channel and closes).
+/// reading, so the session is cut off through its close signal.
 fn send_or_close(e: &mut PortalSession, cmd: ToSession) {
     match e.handle.try_send(cmd) {
         Ok(()) => {}
@@ -686,9 +690,33 @@ fn send_or_close(e: &mut PortalSession, cmd: ToSession) {
                 "session output channel full; disconnecting stalled client"
             );
             e.closing = true;
-            let (dead, _) = mpsc::channel(1);
-            e.handle = dead;
+            stall(e, None);
         }
         Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
+}
+
+/// Asks a session's connection task to tell the player `reason` and close. There is one way
+/// to close a session and it cannot be lost: after the output already queued when there is
+/// room, else at once through the session's close signal (the player is not keeping up).
+/// Either way the task ends and reports `Closed`, which removes the session.
+fn close(e: &mut PortalSession, reason: String) {
+    e.closing = true;
+    match e.handle.try_send(ToSession::Disconnect(reason)) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Full(ToSession::Disconnect(reason))) => {
+            stall(e, Some(reason));
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => stall(e, None),
+    }
+}
+
+/// Fires a session's close signal (once): with a reason to tell the player, or `None` for a
+/// client cut off for not reading. Later sends to the session are dropped.
+fn stall(e: &mut PortalSession, reason: Option<String>) {
+    if let Some(signal) = e.close.take() {
+        let _ = signal.send(reason);
+    }
+    let (dead, _) = mpsc::channel(1);
+    e.handle = dead;
 }

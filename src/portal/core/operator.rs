@@ -1,7 +1,7 @@
 //! The operator's requests to the core: `status`, `reload` (the server and the TLS
 //! certificate), `stop`, and shutdown.
 
-use super::{Core, ServerLink, ServerStatus, ToSession};
+use super::{Core, ServerLink, ServerStatus, close};
 use crate::shared::control::{
     ControlRequest, ControlResponse, ServerInfo, SessionInfo, StatusReport,
 };
@@ -111,10 +111,7 @@ impl Core {
         self.shutting_down = Some(Instant::now());
         let _ = self.stop_tx.send(true);
         for e in self.sessions.values_mut() {
-            e.closing = true;
-            let _ = e.handle.try_send(ToSession::Disconnect(
-                "Portcullis is shutting down. Goodbye.".into(),
-            ));
+            close(e, "Portcullis is shutting down. Goodbye.".into());
         }
         self.to_server(PortalMsg::Shutdown {
             reason: reason.to_string(),

@@ -2,7 +2,7 @@
 //! away, and what it sends ([`ServerMsg`]); held input and authentication requests sent again
 //! to the next server.
 
-use super::{Core, LinkInfo, ServerLink, ServerStatus, ToSession, send_or_close};
+use super::{Core, LinkInfo, ServerLink, ServerStatus, ToSession, close, send_or_close};
 use crate::portal::core::AuthAnswer;
 use crate::shared::control::ControlResponse;
 use crate::shared::link::{PortalMsg, ServerMsg, SyncReason, VERSION};
@@ -181,8 +181,7 @@ impl Core {
             }
             ServerMsg::Disconnect { id, reason } => {
                 if let Some(e) = self.sessions.get_mut(&id) {
-                    e.closing = true;
-                    let _ = e.handle.try_send(ToSession::Disconnect(reason));
+                    close(e, reason);
                 }
             }
         }

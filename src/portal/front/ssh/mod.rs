@@ -255,8 +255,20 @@ async fn run_connection(
                 break CloseReason::AuthTimeout;
             }
         }
+        let drained = match &conn.output {
+            // A client slow to take its output holds the loop here; the core's close does
+            // not wait for it.
+            Some(out) => tokio::select! {
+                drained = out.wait_below_limit() => drained,
+                closed = port.close_signal() => match closed {
+                    FromCore::Disconnect(reason) => break CloseReason::Disconnected(reason),
+                    _ => break CloseReason::OutputOverflow,
+                },
+            },
+            None => true,
+        };
         if let Some(out) = &conn.output
-            && !out.wait_below_limit().await
+            && !drained
         {
             tracing::warn!(limit = out.limit(), "output buffer overflow; disconnecting");
             let _ = conn

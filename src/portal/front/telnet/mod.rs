@@ -172,7 +172,16 @@ pub async fn run_session<S>(
         if conn.output.is_closed() {
             break CloseReason::WriteError;
         }
-        if !conn.output.wait_below_limit().await {
+        // A client slow to take its output holds the loop here; the core's close does not
+        // wait for it.
+        let drained = tokio::select! {
+            drained = conn.output.wait_below_limit() => drained,
+            closed = port.close_signal() => match closed {
+                FromCore::Disconnect(reason) => break CloseReason::Disconnected(reason),
+                _ => break CloseReason::OutputOverflow,
+            },
+        };
+        if !drained {
             tracing::warn!(
                 limit = conn.output.limit(),
                 queued = conn.output.queued(),
