@@ -228,3 +228,71 @@ fn a_client_that_reads_a_trickle_is_cut_off_when_the_core_says_so() {
     }
     p.log.wait_for("session closed");
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to a process.
+fn signal(pid: u32, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{signal} {pid} failed");
+}
+
+#[test]
+fn a_hung_server_is_killed_and_replaced_and_players_are_told() {
+    let p = Portcullis::start("[server]\nheartbeat_timeout_secs = 3\n");
+    let mut alice = p.player("alice");
+    let hung = p.server_pid();
+    // The server stops dead (a deadlock, an endless loop): its process lives, its link is
+    // open, and nothing it should do happens.
+    signal(hung, "STOP");
+    alice.send_line("say typed while it hung");
+    p.log.wait_for("server not responding; killing it");
+    alice.expect("The server went away; it is being restarted. What you type is kept.");
+    p.log.wait_count("server synced", 2);
+    // What was typed during the hang was kept and run by the new server.
+    alice.expect("You say, \"typed while it hung\"");
+    alice.send_line("say after");
+    alice.expect("You say, \"after\"");
+    assert_ne!(p.server_pid(), hung);
+}
+
+#[test]
+fn input_held_for_a_stuck_server_is_bounded_in_bytes_and_refused_aloud() {
+    // 30 lines of 4,000 bytes while the server is stopped: 120 KB, over the 64 KiB held
+    // for a session. What fits is held and run later; the rest is refused with the line.
+    let p =
+        Portcullis::start("[limits]\ncommand_burst = 100\n[server]\nheartbeat_timeout_secs = 60\n");
+    let mut bob = p.player("bob");
+    let server = p.server_pid();
+    signal(server, "STOP");
+    let lines: Vec<String> = (0..30)
+        .map(|i| format!("say {i:02} {}", "x".repeat(3990)))
+        .collect();
+    for l in &lines {
+        bob.send_line(l);
+    }
+    bob.expect("lines are waiting; this was not delivered: say 29");
+    signal(server, "CONT");
+    let outcome = |text: &str, i: usize| {
+        let l = &lines[i];
+        let no = text.contains(&format!("this was not delivered: {}", &l[..20]));
+        let yes = text.contains(&format!("You say, \"{i:02} xxx"));
+        assert!(!(yes && no), "line {i} was both run and refused");
+        (yes, no)
+    };
+    let deadline = Instant::now() + WAIT;
+    while (0..30).any(|i| outcome(&bob.text(), i) == (false, false)) {
+        assert!(
+            Instant::now() < deadline,
+            "a line was neither said nor refused"
+        );
+        bob.pump();
+    }
+    let text = bob.text();
+    let said = (0..30).filter(|&i| outcome(&text, i).0).count();
+    let refused = (0..30).filter(|&i| outcome(&text, i).1).count();
+    assert_eq!(said + refused, 30);
+    assert!(said >= 10 && said <= 17, "said {said}, refused {refused}");
+}

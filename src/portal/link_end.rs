@@ -2,14 +2,15 @@
 //! hello, and turns frames into [`CoreEvent`]s. Also owns [`accept_unix`], the accept loop
 //! that the link and control sockets share.
 //!
-//! Each accepted server gets a reader (this task) and a writer task fed by an unbounded
-//! channel. The writer's queue is bounded in practice by what feeds it: player input is capped
-//! per session by `limits.input_buffer_lines`, and everything else is control traffic.
+//! Each accepted server gets a reader (this task) and a writer task fed by a [`LinkTx`],
+//! which counts the bytes waiting in the writer's queue; the core takes a server whose queue
+//! passes [`LINK_QUEUE_BYTES`] for one that is not reading and replaces it.
 
 use super::core::CoreEvent;
 use crate::shared::link::{self, LinkError, PortalEnd, PortalMsg, ServerMsg};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
@@ -22,6 +23,49 @@ const LINK_BATCH: usize = 256;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
+/// Bytes waiting for a server before the core takes it for stuck (far beyond what a server
+/// that reads leaves queued: input is bounded per session, the rest is control traffic).
+pub const LINK_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The way to a linked server's writer: a queue that never blocks the core, and how many
+/// bytes (about) wait in it.
+#[derive(Debug, Clone)]
+pub struct LinkTx {
+    tx: mpsc::UnboundedSender<(PortalMsg, usize)>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl LinkTx {
+    /// Queues `msg` for the server; `false` when the writer has gone.
+    pub fn send(&self, msg: PortalMsg) -> bool {
+        let weight = weight(&msg);
+        self.queued.fetch_add(weight, Ordering::Relaxed);
+        if self.tx.send((msg, weight)).is_err() {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// About how many bytes wait to be written.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+/// About how many bytes a message takes on the link (see [`Message::approx_bytes`]).
+///
+/// [`Message::approx_bytes`]: crate::shared::message::Message::approx_bytes
+fn weight(msg: &PortalMsg) -> usize {
+    match msg {
+        PortalMsg::DataIn { messages, .. } => {
+            64 + messages.iter().map(|m| m.approx_bytes()).sum::<usize>()
+        }
+        PortalMsg::SyncAll { sessions, .. } => 64 + sessions.len() * 1024,
+        _ => 256,
+    }
+}
 
 /// Accepts connections on a Unix socket until `done` turns true, running `serve` for each one
 /// on its own task; returns the tasks still running then (dropping them aborts them).
@@ -99,17 +143,24 @@ async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), 
         }
     };
     let link_id = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::unbounded_channel::<PortalMsg>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(PortalMsg, usize)>();
+    let tx = LinkTx {
+        tx,
+        queued: Arc::new(AtomicUsize::new(0)),
+    };
+    let queued = tx.queued.clone();
     let write_task = tokio::spawn(async move {
         // Everything already queued goes out in one write (up to LINK_BATCH frames), rather
         // than one write per message.
         while let Some(first) = rx.recv().await {
             let mut next = Some(first);
             let (mut last, mut n) = (false, 0);
-            while let Some(msg) = next.take() {
+            while let Some((msg, weight)) = next.take() {
                 last = matches!(msg, PortalMsg::Refused { .. } | PortalMsg::Shutdown { .. });
                 n += 1;
-                match writer.feed(&msg).await {
+                let fed = writer.feed(&msg).await;
+                queued.fetch_sub(weight, Ordering::Relaxed);
+                match fed {
                     Ok(()) => {}
                     Err(LinkError::Io(e)) => {
                         tracing::warn!(error = %e, "link write failed");

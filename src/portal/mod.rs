@@ -249,7 +249,8 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
         stop_tx,
         tls,
         info.clone(),
-    );
+    )
+    .with_heartbeat(Duration::from_secs(cfg.server.heartbeat_timeout_secs));
     if cfg.gateway.enabled {
         tracing::info!(upstream = %cfg.gateway.upstream, client_address = ?cfg.gateway.client_address, "gateway mode: players are led to the upstream game");
         let gateway = gateway::Gateway::new(

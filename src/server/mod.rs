@@ -250,6 +250,7 @@ impl Server {
 
     fn portal_msg(&mut self, msg: PortalMsg) -> Option<End> {
         match msg {
+            PortalMsg::Ping { n } => self.out.push(ServerMsg::Pong { n }),
             PortalMsg::SyncAll {
                 reason,
                 sessions,

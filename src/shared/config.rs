@@ -166,6 +166,8 @@ pub struct Limits {
     pub output_buffer_bytes: usize,
     /// Lines held per session while the server is away (reload, crash) or busy.
     pub input_buffer_lines: usize,
+    /// Bytes of input held per session the same way (one message is always taken).
+    pub input_buffer_bytes: usize,
     /// Bytes of input (after MCCP3 inflation) a session's protocol engine handles per second;
     /// a session over it is not read until the debt is paid.
     pub input_bytes_per_sec: usize,
@@ -280,6 +282,9 @@ impl Default for GatewayConfig {
 pub struct ServerConfig {
     /// Name of the world, shown on the connection screen.
     pub name: String,
+    /// Seconds the portal waits for a linked server to answer its heartbeat (or to finish
+    /// syncing) before it kills that server so that a new one starts.
+    pub heartbeat_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -367,6 +372,7 @@ impl Default for Limits {
             command_burst: 30,
             output_buffer_bytes: 1024 * 1024,
             input_buffer_lines: 200,
+            input_buffer_bytes: 64 * 1024,
             input_bytes_per_sec: 256 * 1024,
             input_messages_per_sec: 100,
             login_timeout_secs: 300,
@@ -393,6 +399,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             name: "Portcullis".into(),
+            heartbeat_timeout_secs: 20,
         }
     }
 }
@@ -477,6 +484,11 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         ("limits.output_buffer_bytes", l.output_buffer_bytes),
         ("limits.input_buffer_lines", l.input_buffer_lines),
         ("limits.input_bytes_per_sec", l.input_bytes_per_sec),
+        ("limits.input_buffer_bytes", l.input_buffer_bytes),
+        (
+            "server.heartbeat_timeout_secs",
+            c.server.heartbeat_timeout_secs as usize,
+        ),
         ("limits.input_messages_per_sec", l.input_messages_per_sec),
         ("limits.command_burst", l.command_burst as usize),
         ("accounts.login_failures", c.accounts.login_failures),

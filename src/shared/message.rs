@@ -34,7 +34,35 @@ impl From<Message> for (String, Vec<Value>, Map<String, Value>) {
     }
 }
 
+/// About how many bytes `v` takes as JSON (strings by their length, a few bytes for the
+/// rest): cheap, for bounding what is held, not for framing.
+pub fn approx_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len() + 2,
+        Value::Array(items) => 2 + items.iter().map(|i| approx_bytes(i) + 1).sum::<usize>(),
+        Value::Object(m) => {
+            2 + m
+                .iter()
+                .map(|(k, v)| k.len() + 4 + approx_bytes(v))
+                .sum::<usize>()
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => 8,
+    }
+}
+
 impl Message {
+    /// About how many bytes the message takes (see [`approx_bytes`]).
+    pub fn approx_bytes(&self) -> usize {
+        self.name.len()
+            + 8
+            + self.args.iter().map(approx_bytes).sum::<usize>()
+            + self
+                .kwargs
+                .iter()
+                .map(|(k, v)| k.len() + 4 + approx_bytes(v))
+                .sum::<usize>()
+    }
+
     /// A message with a name and no arguments.
     pub fn new(name: impl Into<String>) -> Self {
         Message {

@@ -4,7 +4,7 @@
 use crate::portal::gateway::{ToUpstream, UpstreamState};
 use crate::portal::port::CloseReason;
 use crate::shared::control::{ControlRequest, ControlResponse};
-use crate::shared::link::{AuthMethod, PortalMsg, ServerMsg, Start};
+use crate::shared::link::{AuthMethod, ServerMsg, Start};
 use crate::shared::message::Message;
 use crate::shared::session::{Protocol, SessionId};
 use serde_json::{Map, Value};
@@ -131,7 +131,7 @@ pub enum CoreEvent {
         /// Server process id.
         pid: u32,
         /// Writer to that server.
-        tx: mpsc::UnboundedSender<PortalMsg>,
+        tx: crate::portal::link_end::LinkTx,
     },
     /// A message from a linked server.
     LinkMsg {

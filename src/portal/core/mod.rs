@@ -19,6 +19,7 @@ use super::slots::{Full, Slot, Slots};
 use crate::ops::certs::ReloadableTls;
 use crate::portal::gateway::{Gateway, ToUpstream, UpstreamState};
 use crate::portal::ids::IdAllocator;
+use crate::portal::link_end::LinkTx;
 use crate::shared::config::Limits;
 use crate::shared::control::{ControlResponse, ListenerInfo};
 use crate::shared::link::{AuthMethod, PortalMsg, Start};
@@ -99,6 +100,15 @@ enum Held {
 }
 
 impl Held {
+    /// About how many bytes it holds.
+    fn weight(&self) -> usize {
+        match self {
+            Held::Data(messages) => messages.iter().map(Message::approx_bytes).sum(),
+            Held::Start(Start::Shell) => 8,
+            Held::Start(Start::Exec { command }) => 8 + command.len(),
+        }
+    }
+
     /// The link message that carries it.
     fn to_msg(&self, id: SessionId, seq: u64) -> PortalMsg {
         match self {
@@ -125,6 +135,8 @@ struct PortalSession {
     handle: mpsc::Sender<ToSession>,
     /// Input not yet acked by a server, oldest first; resent after a server restart.
     pending: VecDeque<(u64, Held)>,
+    /// About how many bytes `pending` holds (`limits.input_buffer_bytes`).
+    pending_bytes: usize,
     /// Sequence number for the next input.
     next_seq: u64,
     /// Command rate limiter.
@@ -155,6 +167,7 @@ impl PortalSession {
         let seq = self.next_seq;
         self.next_seq += 1;
         let msg = held.to_msg(self.session.data.id, seq);
+        self.pending_bytes += held.weight();
         self.pending.push_back((seq, held));
         msg
     }
@@ -176,7 +189,11 @@ struct LinkInfo {
     link_id: u64,
     pid: u32,
     since: Instant,
-    tx: mpsc::UnboundedSender<PortalMsg>,
+    tx: LinkTx,
+    /// When the server last sent anything (a `pong` at least every heartbeat).
+    heard: Instant,
+    /// When the last `ping` went out, and its number.
+    pinged: (Instant, u64),
 }
 
 /// Everything the core owns.
@@ -216,6 +233,8 @@ pub struct Core {
     noted: Tally<(String, Noted)>,
     /// When `noted` was last summed up.
     noted_at: Instant,
+    /// How long a linked server may go without answering (`server.heartbeat_timeout_secs`).
+    heartbeat: Duration,
 }
 
 /// What the core refuses that a peer can make happen as often as it likes.
@@ -270,7 +289,14 @@ impl Core {
             gateway: None,
             noted: Tally::default(),
             noted_at: Instant::now(),
+            heartbeat: Duration::from_secs(20),
         }
+    }
+
+    /// Sets how long a linked server may go without answering before it is killed.
+    pub fn with_heartbeat(mut self, timeout: Duration) -> Self {
+        self.heartbeat = timeout;
+        self
     }
 
     /// Attaches every new session to `gateway` (gateway mode); `core` is the core's own
@@ -364,6 +390,9 @@ impl Core {
             CoreEvent::LinkUp { link_id, pid, tx } => self.link_up(link_id, pid, tx),
             CoreEvent::LinkMsg { link_id, msg } => {
                 if self.link_id() == Some(link_id) {
+                    if let ServerLink::Up(l) | ServerLink::Syncing(l) = &mut self.link {
+                        l.heard = Instant::now();
+                    }
                     self.server_msg(msg);
                 }
             }
@@ -428,6 +457,7 @@ impl Core {
                 session,
                 handle,
                 pending: VecDeque::new(),
+                pending_bytes: 0,
                 next_seq: 1,
                 bucket: Bucket::new(self.limits.command_burst),
                 closing: false,
@@ -510,10 +540,14 @@ impl Core {
             }
             return;
         }
-        if e.pending.len() >= limits.input_buffer_lines {
+        let weight: usize = messages.iter().map(Message::approx_bytes).sum();
+        if e.pending.len() >= limits.input_buffer_lines
+            || (!e.pending.is_empty() && e.pending_bytes + weight > limits.input_buffer_bytes)
+        {
             tracing::warn!(
                 session = id,
                 held = e.pending.len(),
+                held_bytes = e.pending_bytes,
                 "input buffer full; input refused"
             );
             let text = format!(
@@ -641,6 +675,7 @@ impl Core {
 
     fn on_tick(&mut self) {
         self.log_noted();
+        self.check_server();
         let now = now_unix();
         let login = self.limits.login_timeout_secs as f64;
         let idle = self.limits.idle_timeout_secs as f64;
@@ -670,6 +705,10 @@ impl Core {
             .filter(|(_, (t, _, _))| t.elapsed() > RELOAD_TIMEOUT)
             .map(|(i, _)| i)
             .collect();
+        if !expired.is_empty() && self.reload_waiters.len() == expired.len() {
+            // The reload is over, failed: a later crash is a crash, and players are told.
+            self.reloading = false;
+        }
         for i in expired.into_iter().rev() {
             let (_, reply, _) = self.reload_waiters.remove(i);
             let _ = reply.send(ControlResponse::Error {

@@ -4,12 +4,12 @@
 
 use super::{Core, LinkInfo, ServerLink, ServerStatus, ToSession, close, send_or_close};
 use crate::portal::core::AuthAnswer;
+use crate::portal::link_end::{LINK_QUEUE_BYTES, LinkTx};
 use crate::shared::control::ControlResponse;
 use crate::shared::link::{PortalMsg, ServerMsg, SyncReason, VERSION};
 use crate::shared::message::Message;
 use crate::shared::session::SessionId;
-use std::time::Instant;
-use tokio::sync::mpsc;
+use std::time::{Duration, Instant};
 
 impl Core {
     pub(super) fn link_id(&self) -> Option<u64> {
@@ -23,7 +23,7 @@ impl Core {
         matches!(self.link, ServerLink::Up(_))
     }
 
-    pub(super) fn link_up(&mut self, link_id: u64, pid: u32, tx: mpsc::UnboundedSender<PortalMsg>) {
+    pub(super) fn link_up(&mut self, link_id: u64, pid: u32, tx: LinkTx) {
         if self.shutting_down.is_some() {
             let _ = tx.send(PortalMsg::Shutdown {
                 reason: "the portal is shutting down".into(),
@@ -73,11 +73,14 @@ impl Core {
                 last,
             });
         }
+        let now = Instant::now();
         self.link = ServerLink::Syncing(LinkInfo {
             link_id,
             pid,
-            since: Instant::now(),
+            since: now,
             tx,
+            heard: now,
+            pinged: (now, 0),
         });
     }
 
@@ -116,6 +119,8 @@ impl Core {
                 tracing::warn!("unexpected second hello from server; ignored");
             }
             ServerMsg::Synced { sessions } => self.synced(sessions),
+            // Hearing from the server at all is what counts (see `check_server`).
+            ServerMsg::Pong { .. } => {}
             ServerMsg::DataOut { id, messages } => {
                 if let Some(e) = self.sessions.get_mut(&id) {
                     send_or_close(e, ToSession::DataOut(messages));
@@ -124,7 +129,9 @@ impl Core {
             ServerMsg::Ack { id, seq } => {
                 if let Some(e) = self.sessions.get_mut(&id) {
                     while e.pending.front().is_some_and(|(s, _)| *s <= seq) {
-                        e.pending.pop_front();
+                        if let Some((_, held)) = e.pending.pop_front() {
+                            e.pending_bytes = e.pending_bytes.saturating_sub(held.weight());
+                        }
                     }
                 }
             }
@@ -220,6 +227,66 @@ impl Core {
                 let _ = reply.send(ControlResponse::Reloaded { millis, notes });
             }
         }
+    }
+
+    /// Pings a linked server every quarter of the heartbeat timeout, and kills one that has
+    /// not answered within it, has not synced within it, or does not read its link: the
+    /// supervisor (or systemd) starts a new one, which gets the held input.
+    pub(super) fn check_server(&mut self) {
+        let timeout = self.heartbeat;
+        let every = (timeout / 4).max(Duration::from_secs(1));
+        let stuck = match &mut self.link {
+            ServerLink::Down => None,
+            ServerLink::Syncing(l) if l.since.elapsed() > timeout => {
+                Some(format!("not synced after {} s", timeout.as_secs()))
+            }
+            ServerLink::Up(l) | ServerLink::Syncing(l) => {
+                if l.heard.elapsed() > timeout {
+                    Some(format!("no answer for {} s", timeout.as_secs()))
+                } else if l.tx.queued() > LINK_QUEUE_BYTES {
+                    Some(format!(
+                        "not reading its link ({} bytes waiting)",
+                        l.tx.queued()
+                    ))
+                } else {
+                    if l.pinged.0.elapsed() >= every {
+                        l.pinged = (Instant::now(), l.pinged.1 + 1);
+                        l.tx.send(PortalMsg::Ping { n: l.pinged.1 });
+                    }
+                    None
+                }
+            }
+        };
+        if let Some(why) = stuck {
+            self.server_stuck(&why);
+        }
+    }
+
+    /// A linked server stopped working: kill it and carry on as when a server crashes.
+    fn server_stuck(&mut self, why: &str) {
+        let (ServerLink::Up(l) | ServerLink::Syncing(l)) = &self.link else {
+            return;
+        };
+        let (link_id, pid) = (l.link_id, l.pid);
+        tracing::error!(
+            pid,
+            why,
+            "server not responding; killing it so that a new one starts"
+        );
+        let target = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(0));
+        if pid == 0 || pid == std::process::id() {
+            tracing::error!(pid, "not a server process; not killed");
+        } else if let Err(e) = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL) {
+            tracing::error!(pid, error = %e, "cannot kill the server");
+        }
+        // A reload under way has failed; what happens next is a restart, and players hear.
+        self.reloading = false;
+        for (_, reply, _) in self.reload_waiters.drain(..) {
+            let _ = reply.send(ControlResponse::Error {
+                message: format!("the new server stopped responding ({why}); it was killed"),
+            });
+        }
+        self.link_down(link_id, why);
     }
 
     pub(super) fn to_server(&self, msg: PortalMsg) {

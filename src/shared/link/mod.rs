@@ -165,6 +165,9 @@ pub enum PortalMsg {
         id: SessionId,
         protocol_flags: Map<String, Value>,
     },
+    /// Are you there? Answered at once with `pong` and the same number; a server that does
+    /// not answer in time is taken for hung.
+    Ping { n: u64 },
     /// Exit promptly so that the supervisor (or systemd) can start a new server.
     Reload,
     /// The portal is stopping: exit and do not come back.
@@ -181,6 +184,8 @@ pub enum ServerMsg {
     Hello { version: u32, pid: u32 },
     /// The registry is rebuilt from `sync_all`; buffered input may now flow.
     Synced { sessions: usize },
+    /// The answer to `ping`.
+    Pong { n: u64 },
     /// Output for a player.
     DataOut {
         id: SessionId,
