@@ -294,5 +294,5 @@ fn input_held_for_a_stuck_server_is_bounded_in_bytes_and_refused_aloud() {
     let said = (0..30).filter(|&i| outcome(&text, i).0).count();
     let refused = (0..30).filter(|&i| outcome(&text, i).1).count();
     assert_eq!(said + refused, 30);
-    assert!(said >= 10 && said <= 17, "said {said}, refused {refused}");
+    assert!((10..=17).contains(&said), "said {said}, refused {refused}");
 }
