@@ -296,3 +296,38 @@ fn input_held_for_a_stuck_server_is_bounded_in_bytes_and_refused_aloud() {
     assert_eq!(said + refused, 30);
     assert!((10..=17).contains(&said), "said {said}, refused {refused}");
 }
+
+#[test]
+fn a_reload_never_runs_a_password_change_twice() {
+    // Eight players change their passwords and the operator reloads at the same moment. A
+    // change the old server made but did not ack used to run again on the new server, which
+    // then said the (already changed) old password was wrong.
+    let p = Portcullis::start("[limits]\ncommand_burst = 100\n");
+    let names: Vec<String> = (0..8).map(|i| format!("pw{i}")).collect();
+    let mut players: Vec<Telnet> = names.iter().map(|n| p.player(n)).collect();
+    for (t, n) in players.iter_mut().zip(&names) {
+        t.clear();
+        t.send_line(&format!("password secret-{n} changed-{n}-pass"));
+    }
+    let out = p.cli(&["reload"]);
+    assert!(out.status.success(), "reload failed: {}", stderr(&out));
+    for t in &mut players {
+        t.expect("The server was reloaded. You are still here.");
+        t.send_line("say done");
+        t.expect("You say, \"done\"");
+        let text = t.text();
+        assert_eq!(
+            text.matches("Password changed.").count(),
+            1,
+            "the change did not run exactly once:\n{text}"
+        );
+        assert!(!text.contains("not your current password"), "{text}");
+    }
+    // The reload landed while changes were being made (else this test proves nothing).
+    assert_eq!(p.log.count("reload: finishing the jobs under way"), 1);
+    // And the new passwords are the ones that work.
+    let mut again = p.telnet();
+    again.expect("> ");
+    again.send_line("connect pw3 changed-pw3-pass");
+    again.expect("Welcome, pw3.");
+}

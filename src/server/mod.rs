@@ -36,6 +36,10 @@ const LINK_BATCH: usize = 256;
 /// How long the server keeps trying to reach the portal's link socket.
 pub const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 
+/// How long a server that is asked to reload lets its input jobs under way finish (a
+/// password hash takes well under a second).
+pub const RELOAD_JOB_GRACE: Duration = Duration::from_secs(10);
+
 /// What stops the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -89,6 +93,7 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         world_name: cfg.server.name.clone(),
         auth_addresses: std::collections::HashMap::new(),
         sync_parts: Vec::new(),
+        jobs_in_flight: 0,
     };
     let mut done_rx = done_rx;
     loop {
@@ -153,6 +158,8 @@ struct Server {
     auth_addresses: std::collections::HashMap<u64, String>,
     /// The `sync_all` parts received so far, until the last.
     sync_parts: Vec<SyncData>,
+    /// Input jobs started and not yet done (a reload waits for them).
+    jobs_in_flight: usize,
 }
 
 type Reader = link::LinkReader<OwnedReadHalf, PortalMsg>;
@@ -211,6 +218,9 @@ impl Server {
                 end = self.link_msg(msg);
                 self.start_jobs();
                 batch += 1;
+            }
+            if matches!(end, Some(End::Reload)) {
+                self.finish_jobs(done_rx).await;
             }
             if !self.out.is_empty() {
                 for m in self.out.drain(..) {
@@ -415,7 +425,37 @@ impl Server {
     fn start_jobs(&mut self) {
         for (id, job) in self.jobs.drain(..) {
             tracing::debug!(session = id, ?job, "account job started");
+            self.jobs_in_flight += 1;
             self.worker.start(id, job);
+        }
+    }
+
+    /// Before a reload: lets the input jobs under way (and the input queued behind them)
+    /// finish and be acked, so that the next server does not run any of them again (a
+    /// password changed twice, an account created twice). Bounded by [`RELOAD_JOB_GRACE`];
+    /// a job still running then is run again by the next server, as after a crash.
+    async fn finish_jobs(&mut self, done_rx: &mut mpsc::UnboundedReceiver<Done>) {
+        let deadline = tokio::time::Instant::now() + RELOAD_JOB_GRACE;
+        if self.jobs_in_flight > 0 {
+            tracing::info!(
+                jobs = self.jobs_in_flight,
+                "reload: finishing the jobs under way"
+            );
+        }
+        while self.jobs_in_flight > 0 {
+            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+                Ok(Some(done)) => {
+                    self.job_done(done);
+                    self.start_jobs();
+                }
+                _ => {
+                    tracing::warn!(
+                        jobs = self.jobs_in_flight,
+                        "reload: jobs still running; the next server runs their input again"
+                    );
+                    return;
+                }
+            }
         }
     }
 
@@ -429,6 +469,7 @@ impl Server {
             self.auth_done(id, req, outcome);
             return;
         }
+        self.jobs_in_flight = self.jobs_in_flight.saturating_sub(1);
         let Some(seq) = self.sessions.get_mut(id).and_then(|s| s.busy.take()) else {
             return;
         };
