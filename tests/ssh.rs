@@ -802,3 +802,64 @@ fn the_identification_string_names_no_library_or_version() {
     assert_eq!(line.trim_end_matches(['\r', '\n']), "SSH-2.0-Portcullis");
     assert!(line.ends_with("\r\n"), "{line:?}");
 }
+
+// 10. Input work is paced the same way as telnet's.
+
+#[test]
+fn a_flood_of_line_breaks_over_ssh_is_paced_and_a_neighbour_is_not() {
+    let p = Portcullis::start_ssh("");
+    p.account("flooder");
+    let mut neighbour = p.player("neighbour");
+    let log_before = p.log.lines().len();
+    let c = SshClient::new(&p);
+    let mut cmd = c.command(
+        &[
+            "-T",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password",
+            "flooder@127.0.0.1",
+        ],
+        Some("secret-flooder"),
+    );
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Half a megabyte of empty lines, as fast as ssh takes them (it stops taking them once
+    // the portal stops reading; the thread ends when ssh is killed).
+    let writer = std::thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut stdin, &vec![b'\n'; 512 * 1024]);
+    });
+    p.log.wait_for("account=flooder");
+    for i in 0..20 {
+        let t0 = Instant::now();
+        neighbour.send_line(&format!("say ping {i}"));
+        neighbour.expect(&format!("You say, \"ping {i}\""));
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "a neighbour's say took {:?}",
+            t0.elapsed()
+        );
+    }
+    // The flooder is paced, or cut off for not keeping up with the refusals it caused
+    // (one SSH packet can carry 32 KiB of line breaks).
+    let deadline = Instant::now() + WAIT;
+    while p.log.count("input over its allowance; reading paused") == 0
+        && p.log.count("disconnecting stalled client") == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the flood was neither paced nor cut off"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let written = p.log.lines().len() - log_before;
+    assert!(written < 100, "the flood wrote {written} log lines");
+    terminate(&mut child);
+    let _ = writer.join();
+}

@@ -1142,3 +1142,26 @@ fn http_connections_per_address_are_bounded() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_page_sending_thousands_of_lines_in_one_message_is_paced_and_a_neighbour_is_not() {
+    // One WebSocket message of 30,000 empty lines: each line is input work, as on telnet.
+    let p = Portcullis::start_web("", "");
+    let mut neighbour = p.player("neighbour");
+    let mut flooder = p.web_player("flooder");
+    let log_before = p.log.lines().len();
+    flooder.line(&"\n".repeat(30_000));
+    for i in 0..20 {
+        let t0 = Instant::now();
+        neighbour.send_line(&format!("say ping {i}"));
+        neighbour.expect(&format!("You say, \"ping {i}\""));
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "a neighbour's say took {:?}",
+            t0.elapsed()
+        );
+    }
+    p.log.wait_for("input over its allowance; reading paused");
+    let written = p.log.lines().len() - log_before;
+    assert!(written < 100, "the flood wrote {written} log lines");
+}

@@ -20,12 +20,15 @@
 
 use super::core::{AuthAnswer, CoreEvent, SESSION_CHANNEL, ServerStatus, ToSession};
 use super::gateway::ToUpstream;
+use super::meter::InputMeter;
 use crate::codec::markup;
 use crate::shared::caps::ClientCaps;
+use crate::shared::config::Limits;
 use crate::shared::message::Message;
 use crate::shared::session::{Protocol, SessionId, bound_peer_flags, merge_flags};
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// Why a session ended. Its text is what the log, `status` and the server see.
@@ -132,6 +135,8 @@ pub struct PortInput {
     id: SessionId,
     core: mpsc::Sender<CoreEvent>,
     max_line: usize,
+    /// The session's input allowance, shared by every transport that carries it.
+    meter: Arc<Mutex<InputMeter>>,
     /// In gateway mode, the session's leg: lines and out-of-band messages go straight there.
     upstream: Option<mpsc::Sender<ToUpstream>>,
 }
@@ -158,6 +163,7 @@ impl PortInput {
             id,
             core,
             max_line,
+            meter: Arc::new(Mutex::new(InputMeter::new(&Limits::default()))),
             upstream: None,
         }
     }
@@ -170,6 +176,31 @@ impl PortInput {
     /// The longest line a player may send, in bytes.
     pub fn max_line(&self) -> usize {
         self.max_line
+    }
+
+    fn meter(&self) -> std::sync::MutexGuard<'_, InputMeter> {
+        self.meter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Charges input work to the session's allowance (`limits.input_bytes_per_sec`,
+    /// `input_messages_per_sec`): `bytes` its protocol handled, `messages` that came of them.
+    pub fn charge(&self, bytes: usize, messages: usize) {
+        self.meter().charge(bytes, messages);
+    }
+
+    /// When the session may be read again, if it has spent its allowance; a front end stops
+    /// reading until then (its bytes wait and TCP pushes back), and nothing is lost.
+    pub fn resume_at(&self) -> Option<std::time::Instant> {
+        self.meter().resume_at()
+    }
+
+    /// Charges input work and, when the allowance is spent, waits until it is paid off: for
+    /// a front end whose reading can simply pause.
+    pub async fn pace(&self, bytes: usize, messages: usize) {
+        self.charge(bytes, messages);
+        if let Some(at) = self.resume_at() {
+            tokio::time::sleep_until(at.into()).await;
+        }
     }
 
     /// Whether the session plays an upstream game (gateway mode): out-of-band messages then
@@ -401,7 +432,7 @@ impl SessionPort {
         core: &mpsc::Sender<CoreEvent>,
         protocol: Protocol,
         peer: SocketAddr,
-        max_line: usize,
+        limits: &Limits,
     ) -> Result<Self, Refused> {
         let stopping = || Refused("The portal is shutting down.".into());
         let (handle, rx) = mpsc::channel(SESSION_CHANNEL);
@@ -423,7 +454,8 @@ impl SessionPort {
             input: PortInput {
                 id,
                 core: core.clone(),
-                max_line,
+                max_line: limits.max_line_length,
+                meter: Arc::new(Mutex::new(InputMeter::new(limits))),
                 upstream: opened.upstream,
             },
             view: PortView::default(),
@@ -516,7 +548,10 @@ mod tests {
                 &core,
                 Protocol::Ssh,
                 SocketAddr::from(([127, 0, 0, 1], 5)),
-                10,
+                &Limits {
+                    max_line_length: 10,
+                    ..Limits::default()
+                },
             )
             .await
         });

@@ -160,7 +160,7 @@ async fn run_connection(
     shared: SshShared,
 ) {
     let max_line = shared.limits.max_line_length;
-    let mut port = match SessionPort::open(&core, Protocol::Ssh, peer, max_line).await {
+    let mut port = match SessionPort::open(&core, Protocol::Ssh, peer, &shared.limits).await {
         Ok(port) => port,
         Err(refused) => {
             tracing::info!(%refused, "ssh connection refused");
@@ -213,6 +213,7 @@ async fn run_connection(
     // Whether russh's connection task has ended (it must not be awaited again).
     let mut ended = false;
     let reason = loop {
+        let paused = port.input.resume_at();
         tokio::select! {
             r = &mut running, if !ended => {
                 ended = true;
@@ -237,7 +238,10 @@ async fn run_connection(
                     break CloseReason::OutputOverflow;
                 }
             },
-            ev = ev_rx.recv() => match ev {
+            // Over its input allowance, the session's events wait (and russh, then TCP,
+            // push back on the client).
+            () = tokio::time::sleep_until(paused.unwrap_or_else(std::time::Instant::now).into()), if paused.is_some() => {}
+            ev = ev_rx.recv(), if paused.is_none() => match ev {
                 Some(ev) => {
                     if let Err(reason) = conn.event(&mut port, ev).await {
                         break reason;
@@ -309,6 +313,13 @@ impl SshConn {
 
     /// Handles one event from the handler; `Err(reason)` ends the connection.
     async fn event(&mut self, port: &mut SessionPort, ev: SshEvent) -> Result<(), CloseReason> {
+        match &ev {
+            SshEvent::Data(bytes) => {
+                let lines = bytes.iter().filter(|b| matches!(b, b'\r' | b'\n')).count();
+                port.input.charge(bytes.len(), lines.max(1));
+            }
+            _ => port.input.charge(0, 1),
+        }
         match ev {
             SshEvent::Authenticated { user } => {
                 tracing::info!(%user, "ssh authenticated");

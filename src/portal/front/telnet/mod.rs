@@ -15,7 +15,6 @@ use crate::codec::oob;
 use crate::codec::telnet::{self, EngineLimits, TelnetEngine, TelnetEvent};
 use crate::portal::flags::{client_flags, environ_flags, mtts_flags, term_flags};
 use crate::portal::info::PortalInfo;
-use crate::portal::meter::InputMeter;
 use crate::portal::output::Output;
 use crate::portal::port::{CloseReason, FromCore, SessionPort, line_too_long};
 use crate::portal::repeats::Repeats;
@@ -98,7 +97,7 @@ pub async fn run_session<S>(
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let limits = &shared.limits;
-    let mut port = match SessionPort::open(&core, protocol, peer, limits.max_line_length).await {
+    let mut port = match SessionPort::open(&core, protocol, peer, limits).await {
         Ok(port) => port,
         Err(refused) => {
             let _ = writer.write_all(format!("{refused}\r\n").as_bytes()).await;
@@ -126,7 +125,6 @@ pub async fn run_session<S>(
         shared: shared.clone(),
         named: false,
         ready: false,
-        meter: InputMeter::new(limits),
         noted: Noted::default(),
     };
     conn.engine.start(&mut conn.out);
@@ -136,7 +134,7 @@ pub async fn run_session<S>(
     let reason = loop {
         // Input is read, and what was read handled, one bounded step at a time while the
         // session is within its input allowance; over it, only output flows until it is paid.
-        let paused = conn.meter.resume_at();
+        let paused = port.input.resume_at();
         let waiting = conn.mccp.has_input();
         tokio::select! {
             r = reader.read(&mut buf), if paused.is_none() && !waiting => match r {
@@ -213,8 +211,6 @@ struct TelnetConn {
     named: bool,
     /// The port has been told the opening negotiation is over.
     ready: bool,
-    /// Input work allowed per second (`limits.input_bytes_per_sec`, `input_messages_per_sec`).
-    meter: InputMeter,
     /// Log lines for what the client can repeat at will.
     noted: Noted,
 }
@@ -393,7 +389,7 @@ impl TelnetConn {
             .mccp
             .step(&mut self.engine, &mut self.out, &mut events)
             .map_err(CloseReason::CorruptCompression)?;
-        self.meter.charge(plain, events.len());
+        port.input.charge(plain, events.len());
         let mut flags = Map::new();
         let mut lines = Vec::new();
         let mut oob_msgs = Vec::new();

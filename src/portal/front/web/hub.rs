@@ -15,6 +15,7 @@ use super::session::{PageControl, WebSession};
 use crate::codec::markup;
 use crate::portal::core::CoreEvent;
 use crate::portal::port::{CloseReason, FromCore, PortReceiver, SessionPort};
+use crate::shared::config::Limits;
 use crate::shared::session::{Protocol, flag};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value};
@@ -50,8 +51,8 @@ pub struct Hub {
     core: mpsc::Sender<CoreEvent>,
     grace: Duration,
     outbox_limit: usize,
-    /// The longest line a page may send.
-    max_line: usize,
+    /// The portal's limits (the longest line a page may send, input allowances).
+    limits: Limits,
 }
 
 impl Hub {
@@ -60,7 +61,7 @@ impl Hub {
         core: mpsc::Sender<CoreEvent>,
         grace: Duration,
         outbox_limit: usize,
-        max_line: usize,
+        limits: &Limits,
     ) -> Arc<Self> {
         Arc::new(Hub {
             sessions: Mutex::new(HashMap::new()),
@@ -68,7 +69,7 @@ impl Hub {
             core,
             grace,
             outbox_limit,
-            max_line,
+            limits: limits.clone(),
         })
     }
 
@@ -103,7 +104,7 @@ impl Hub {
             &self.core,
             protocol,
             std::net::SocketAddr::new(address, 0),
-            self.max_line,
+            &self.limits,
         )
         .instrument(span.clone())
         .await

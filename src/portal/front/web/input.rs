@@ -77,6 +77,8 @@ pub async fn data_in(session: &WebSession, messages: Vec<FromPage>) {
                         if let Some(notice) = notice {
                             session.push_msg(Message::text(notice));
                         }
+                        // Each line is input work, however many one message carries.
+                        input.pace(line.len(), 1).await;
                         if input.line(line).await.is_err() {
                             return;
                         }
@@ -84,6 +86,7 @@ pub async fn data_in(session: &WebSession, messages: Vec<FromPage>) {
                 }
             }
             FromPage::Hello(mut flags) => {
+                input.pace(0, 1).await;
                 crate::portal::port::bound(&mut flags);
                 session.merge_flags(&flags);
                 let _ = input.flags(flags).await;
@@ -92,6 +95,7 @@ pub async fn data_in(session: &WebSession, messages: Vec<FromPage>) {
             FromPage::Ack(_) => tracing::debug!("ack outside a websocket ignored"),
             FromPage::Refused(why) => refuse(session, why),
             FromPage::Oob(m) => {
+                input.pace(m.approx_bytes(), 1).await;
                 if input.oob(m).await.is_err() {
                     return;
                 }

@@ -73,7 +73,7 @@ impl WebShared {
             core,
             Duration::from_secs(config.reconnect_grace_secs),
             limits.output_buffer_bytes,
-            limits.max_line_length,
+            &limits,
         );
         let connections = Slots::new(limits.max_connections, per_address);
         Arc::new(WebShared {
