@@ -81,8 +81,6 @@ fn compressed_floods_of_lines_and_empty_gmcp_cost_little_and_disturb_nobody() {
     let (_gmcp, packed) = compressed_flood(&p, &empty_gmcp);
     assert!(packed < 4 * 1024, "{packed}");
     round_trips_stay_short(&mut neighbour, Duration::from_secs(1));
-    p.log
-        .wait_count("input over its allowance; reading paused", 2);
     let grown = peak_kib(portal).saturating_sub(peak_before);
     assert!(
         grown < 16 * 1024,
@@ -96,6 +94,8 @@ fn compressed_floods_of_lines_and_empty_gmcp_cost_little_and_disturb_nobody() {
     );
     assert_eq!(p.server_pid(), server_pid, "the server restarted");
     assert_eq!(p.log.count("panicked"), 0);
+    p.log
+        .wait_count("input over its allowance; reading paused", 2);
 }
 
 #[test]
@@ -112,9 +112,9 @@ fn a_plain_flood_of_line_breaks_is_paced_and_a_neighbour_is_not() {
     // Half a megabyte of empty lines, as fast as the socket takes them.
     let _ = flood.stream.write_all(&vec![b'\n'; 512 * 1024]);
     round_trips_stay_short(&mut neighbour, Duration::from_secs(1));
-    p.log.wait_for("input over its allowance; reading paused");
     let written = p.log.lines().len() - log_before;
     assert!(written < 100, "the flood wrote {written} log lines");
+    p.log.wait_for("input over its allowance; reading paused");
 }
 
 #[test]
@@ -197,14 +197,21 @@ fn sessions(p: &Portcullis) -> usize {
 #[test]
 fn a_client_that_reads_a_trickle_is_cut_off_when_the_core_says_so() {
     // The client asks for the connection screen thousands of times and then takes its output
-    // a few bytes at a time: never stalled long enough for the writer's timeout, while the
-    // core's queue to it fills. The core cuts it off; that close used to wait behind the
-    // whole queue (an hour at this pace), and a timeout's or the server's close was lost.
+    // a little at a time: never stalled long enough for the writer's timeout, while the
+    // core's queue to it fills. The core cuts it off, and the cut-off takes effect at once,
+    // not behind what is queued. (A guard for the close path: the old code also closed this
+    // one soon, because what was queued was small; the lost close it fixed is checked in
+    // `port::tests`.)
     let p = Portcullis::start(
         "[limits]\noutput_buffer_bytes = 4096\ncommand_rate = 100000.0\ncommand_burst = 100000\n\
          input_messages_per_sec = 100000\ninput_bytes_per_sec = 10000000\n",
     );
-    let mut t = p.telnet();
+    // A small receive window, so that the kernel does not hold the backlog for it.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], p.port).into();
+    socket.connect(&addr.into()).unwrap();
+    let mut t = Telnet::from_stream(socket.into());
     t.expect("> ");
     t.stream
         .set_write_timeout(Some(Duration::from_secs(5)))
@@ -216,15 +223,17 @@ fn a_client_that_reads_a_trickle_is_cut_off_when_the_core_says_so() {
     t.stream
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
-    let mut byte = [0u8; 32];
+    let mut chunk = [0u8; 4096];
     while sessions(&p) > 0 {
         assert!(
             cut.elapsed() < Duration::from_secs(15),
             "the session was still open {:?} after the core cut it off",
             cut.elapsed()
         );
-        // A trickle: 32 bytes every 100 ms, never a 5 s stall.
-        let _ = std::io::Read::read(&mut t.stream, &mut byte);
+        // A trickle: 4 KiB every half second, so the portal's writes never stall for the
+        // 5 s that would cut it off, and its queue drains at 8 KB/s.
+        std::thread::sleep(Duration::from_millis(400));
+        let _ = std::io::Read::read(&mut t.stream, &mut chunk);
     }
     p.log.wait_for("session closed");
 }

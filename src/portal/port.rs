@@ -541,6 +541,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_close_through_the_signal_goes_before_a_full_queue_and_interrupts_a_wait() {
+        let (handle, rx) = mpsc::channel(2);
+        let (close, close_rx) = oneshot::channel();
+        let mut port = PortReceiver {
+            rx,
+            close: Some(close_rx),
+        };
+        handle.try_send(ToSession::DataOut(vec![])).unwrap();
+        handle.try_send(ToSession::DataOut(vec![])).unwrap();
+        assert!(handle.try_send(ToSession::Disconnect("x".into())).is_err());
+        close.send(Some("Goodbye.".into())).unwrap();
+        assert!(
+            matches!(port.recv_with(|_| {}).await, FromCore::Disconnect(r) if r == "Goodbye."),
+            "the close waited behind the queue"
+        );
+        // A front end waiting on something else hears it too; without a signal it waits.
+        let (_handle, rx) = mpsc::channel::<ToSession>(1);
+        let (close, close_rx) = oneshot::channel();
+        let mut port = PortReceiver {
+            rx,
+            close: Some(close_rx),
+        };
+        close.send(None).unwrap();
+        assert!(matches!(port.close_signal().await, FromCore::Gone));
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(20), port.close_signal()).await;
+        assert!(waited.is_err(), "a spent signal fired again");
+    }
+
+    #[tokio::test]
     async fn flag_changes_from_the_core_reach_the_caps_and_are_not_returned() {
         let (core, mut events) = mpsc::channel(4);
         let opener = tokio::spawn(async move {
