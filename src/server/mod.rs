@@ -15,7 +15,7 @@ pub mod registry;
 mod ssh;
 
 use crate::codec::markup;
-use crate::ops::accounts::{AccountError, AccountStore};
+use crate::ops::accounts::{self, AccountError, AccountStore};
 use crate::shared::config::Loaded;
 use crate::shared::link::{self, LinkError, PortalMsg, ServerMsg, SyncReason};
 use crate::shared::message::Message;
@@ -87,7 +87,7 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         login: LoginScreen::new(&cfg.accounts, &cfg.server.name, cfg.telnet.login),
         app: Box::new(app::Talker),
         world_name: cfg.server.name.clone(),
-        auth_addresses: std::collections::HashMap::new(),
+        auth_attempts: std::collections::HashMap::new(),
     };
     let mut done_rx = done_rx;
     loop {
@@ -147,9 +147,9 @@ struct Server {
     app: Box<dyn App>,
     /// The world's name (`[server] name`), for MSDP SERVER_ID.
     world_name: String,
-    /// The client address of each SSH password check under way, by request: the session
-    /// may not be the server's (gateway mode).
-    auth_addresses: std::collections::HashMap<u64, String>,
+    /// The client address and counted attempt of each SSH password check under way, by
+    /// request: the session may not be the server's (gateway mode).
+    auth_attempts: std::collections::HashMap<u64, (String, accounts::Ticket)>,
 }
 
 type Reader = link::LinkReader<OwnedReadHalf, PortalMsg>;
@@ -191,7 +191,7 @@ impl Server {
                     None
                 }
                 _ = purge.tick() => {
-                    self.login.purge();
+                    self.login.purge(&self.store);
                     None
                 }
             };
@@ -268,6 +268,7 @@ impl Server {
                     app.at_logout(&mut w, id, &reason);
                 }
                 self.sessions.remove(id);
+                self.login.forget_session(id);
                 if logged_in {
                     let world_name = self.world_name.clone();
                     let (mut w, ..) = self.effects();
@@ -439,8 +440,8 @@ impl Server {
                 w.msg(id, format!("|r{e}|n"));
             }
             outcome => {
-                let (mut w, login, _, _) = self.effects();
-                if let Some(account) = login.job_done(&mut w, id, outcome) {
+                let (mut w, login, _, store) = self.effects();
+                if let Some(account) = login.job_done(&mut w, store, id, outcome) {
                     self.log_in(id, account.id, account.name);
                 }
             }

@@ -1,5 +1,5 @@
 //! What the server does for SSH sessions: authentication requests (passwords checked off the
-//! game loop, keys at once, both under the login throttle), and a session's start (a shell
+//! game loop, keys at once, both under the same login throttle as telnet `connect`), and a session's start (a shell
 //! logs the authenticated account in; a command runs as it and answers its exit status).
 //!
 //! The account an SSH client authenticated as is kept in the session's server_data until its
@@ -7,10 +7,11 @@
 
 use super::Server;
 use super::jobs::{Job, Outcome};
-use crate::ops::accounts::AccountError;
+use crate::ops::accounts::{AccountError, Admission, Ticket};
 use crate::shared::link::{AuthMethod, ServerMsg, Start};
 use crate::shared::message::Message;
 use crate::shared::session::{SessionId, SyncData};
+use std::time::Duration;
 
 /// server_data key: the account an SSH client authenticated as.
 const SSH_ACCOUNT: &str = "ssh_account";
@@ -55,18 +56,47 @@ impl Server {
             accepted: false,
             reason: Some(why.to_string()),
         };
-        if let Some(wait) = self.login.throttled(&address) {
-            tracing::warn!(session = id, %address, "ssh login refused: too many failures from address");
-            self.out.push(reject(&format!(
-                "too many failed logins from this address; retry in {} s",
-                wait.as_secs().max(1)
-            )));
-            return;
-        }
+        let key = super::login::throttle_key(&address);
+        let throttle = self.login.throttle();
+        let admitted = match &method {
+            AuthMethod::Password { .. } => throttle.begin_login(&self.store, &key, &username),
+            // Asking whether a key would do costs nothing; a signed key is refused like a
+            // password when the address is throttled.
+            AuthMethod::PublicKey { .. } => {
+                throttle
+                    .address_wait(&self.store, &key)
+                    .map(|wait| match wait {
+                        Some(wait) => Admission::Refused { wait },
+                        None => Admission::Go {
+                            ticket: Ticket::default(),
+                            delay: Duration::ZERO,
+                        },
+                    })
+            }
+        };
+        let (ticket, delay) = match admitted {
+            Ok(Admission::Go { ticket, delay }) => (ticket, delay),
+            Ok(Admission::Refused { wait }) => {
+                tracing::warn!(session = id, %address, "ssh login refused: too many failures from address");
+                self.out.push(reject(&format!(
+                    "too many failed logins from this address; retry in {} s",
+                    wait.as_secs().max(1)
+                )));
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "login throttle failed");
+                self.out.push(reject("internal error"));
+                return;
+            }
+        };
         match method {
             AuthMethod::Password { password } => {
-                if self.auth_addresses.len() < MAX_AUTH_IN_FLIGHT {
-                    self.auth_addresses.insert(req, address);
+                if !delay.is_zero() {
+                    tracing::warn!(session = id, %address, account = %username, delay_secs = delay.as_secs(), "ssh login delayed: too many failures for account");
+                }
+                if self.auth_attempts.len() < MAX_AUTH_IN_FLIGHT {
+                    self.auth_attempts.insert(req, (address, ticket));
                 }
                 self.worker.start_auth(
                     id,
@@ -74,6 +104,7 @@ impl Server {
                     Job::Login {
                         name: username,
                         password,
+                        delay,
                     },
                 );
             }
@@ -95,7 +126,6 @@ impl Server {
                     }),
                     (Some(a), true) => {
                         tracing::info!(session = id, account = %a.name, "ssh public key accepted");
-                        self.login.record_success(&address);
                         self.remember_ssh_account(id, a.id, &a.name);
                         self.out.push(ServerMsg::AuthResult {
                             id,
@@ -106,7 +136,9 @@ impl Server {
                     }
                     (None, false) => self.out.push(reject("key not registered")),
                     (None, true) => {
-                        self.login.record_failure(&address);
+                        if let Err(e) = self.login.throttle().record_failure(&self.store, &key) {
+                            tracing::error!(error = %e, "login throttle failed");
+                        }
                         self.out.push(reject("key not registered"));
                     }
                 }
@@ -187,23 +219,27 @@ impl Server {
     }
 
     pub(super) fn auth_done(&mut self, id: SessionId, req: u64, outcome: Outcome) {
-        let Some(address) = self
-            .auth_addresses
-            .remove(&req)
-            .or_else(|| self.address(id))
-        else {
-            return;
+        let (address, ticket) = match self.auth_attempts.remove(&req) {
+            Some((address, ticket)) => (address, Some(ticket)),
+            None => match self.address(id) {
+                Some(address) => (address, None),
+                None => return,
+            },
         };
         let (accepted, reason) = match outcome {
             Outcome::LoggedIn(a) => {
                 tracing::info!(session = id, account = %a.name, "ssh password accepted");
-                self.login.record_success(&address);
+                // Only this attempt is forgotten; the address's failures stay counted.
+                if let Some(t) = ticket
+                    && let Err(e) = self.login.throttle().succeeded(&self.store, t)
+                {
+                    tracing::error!(error = %e, "login throttle failed");
+                }
                 self.remember_ssh_account(id, a.id, &a.name);
                 (true, None)
             }
             Outcome::LoginFailed => {
                 tracing::info!(session = id, %address, "ssh login failed");
-                self.login.record_failure(&address);
                 (false, Some("wrong name or password".to_string()))
             }
             other => (false, Some(format!("{other:?}"))),

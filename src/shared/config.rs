@@ -188,6 +188,13 @@ pub struct AccountsConfig {
     pub login_failures: usize,
     /// Window for `login_failures`, in seconds.
     pub login_failure_window_secs: u64,
+    /// Failed logins at one account (from anywhere) within `account_failure_window_secs`
+    /// before each further attempt at it waits `account_failure_delay_secs`.
+    pub account_failures: usize,
+    /// Window for `account_failures`, in seconds.
+    pub account_failure_window_secs: u64,
+    /// The wait before checking a password for an account past `account_failures`.
+    pub account_failure_delay_secs: u64,
     /// Accounts one address may create within `creation_window_secs`.
     pub creations: usize,
     /// Window for `creations`, in seconds.
@@ -376,6 +383,9 @@ impl Default for AccountsConfig {
             registration: true,
             login_failures: 5,
             login_failure_window_secs: 300,
+            account_failures: 10,
+            account_failure_window_secs: 900,
+            account_failure_delay_secs: 5,
             creations: 2,
             creation_window_secs: 600,
         }
@@ -471,6 +481,7 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         ("limits.input_buffer_lines", l.input_buffer_lines),
         ("limits.command_burst", l.command_burst as usize),
         ("accounts.login_failures", c.accounts.login_failures),
+        ("accounts.account_failures", c.accounts.account_failures),
         ("accounts.creations", c.accounts.creations),
         ("ssh.max_auth_attempts", c.ssh.max_auth_attempts),
         ("ssh.auth_timeout_secs", c.ssh.auth_timeout_secs as usize),
