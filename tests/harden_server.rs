@@ -120,3 +120,76 @@ fn many_guesses_at_an_account_delay_its_logins_but_do_not_lock_out_its_owner() {
     p.log
         .wait_for("login delayed: too many failures for account");
 }
+
+// 6. Forged lines.
+
+/// The line a player's words arrived on, from the start of that line to the end.
+fn line_with(t: &Telnet, needle: &str) -> String {
+    let text = t.text();
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in:\n{text}"));
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    text[start..end].to_string()
+}
+
+/// `say`, `emote` and `tell` with `|/` line breaks and a run of spaces that would wrap: the victim sees the "server notice" on mallory's own line, never on a line
+/// of its own, and the colour mallory opened is closed before the next line.
+#[test]
+fn what_a_player_says_cannot_forge_a_line_of_its_own() {
+    let p = Portcullis::start("");
+    let mut bob = p.player("bob");
+    let mut mallory = p.player("mallory");
+    bob.expect("mallory has arrived.");
+    let notice = "The server will restart. Log in again at http://evil.example";
+    let padding = " ".repeat(200);
+    mallory.send_line(&format!("say hi|/|r{notice}|n"));
+    bob.expect(notice);
+    mallory.send_line(&format!("emote waves.{padding}|/|r{notice}"));
+    bob.expect("mallory waves.");
+    bob.expect(notice);
+    mallory.send_line(&format!("tell bob psst|/|/|R{notice}"));
+    bob.expect("mallory tells you:");
+    bob.expect(notice);
+    bob.send_line("look");
+    bob.expect("Present:");
+
+    let text = bob.text();
+    for line in text.lines() {
+        assert!(
+            !line.trim_start().starts_with("The server will restart"),
+            "a forged line reached bob: {line:?} in\n{text}"
+        );
+    }
+    assert_eq!(
+        line_with(&bob, "mallory says"),
+        format!("mallory says, \"hi|/{notice}\"")
+    );
+    assert_eq!(
+        line_with(&bob, "mallory waves."),
+        format!("mallory waves. |/{notice}")
+    );
+    assert_eq!(
+        line_with(&bob, "mallory tells you:"),
+        format!("mallory tells you: psst|/|/{notice}")
+    );
+    // The red mallory opened is reset before anything else bob sees.
+    let raw = String::from_utf8_lossy(&bob.raw).to_string();
+    let said = raw.find("http://evil.example").unwrap();
+    let reset = raw[said..].find("\x1b[0m").expect("colour was never reset");
+    assert!(!raw[said..said + reset].contains('\n'), "{raw:?}");
+}
+
+/// With `[server] player_colour = false` the markup itself shows, and nothing is red.
+#[test]
+fn without_player_colour_markup_shows_literally() {
+    let p = Portcullis::start("[server]\nplayer_colour = false\n");
+    let mut bob = p.player("bob");
+    let mut mallory = p.player("mallory");
+    bob.expect("mallory has arrived.");
+    mallory.send_line("say |rred|n alert");
+    bob.expect("mallory says, \"|rred|n alert\"");
+    let raw = String::from_utf8_lossy(&bob.raw).to_string();
+    assert!(!raw.contains("\x1b[22;31m"), "{raw:?}");
+}

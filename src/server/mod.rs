@@ -85,7 +85,9 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         store,
         worker,
         login: LoginScreen::new(&cfg.accounts, &cfg.server.name, cfg.telnet.login),
-        app: Box::new(app::Talker),
+        app: Box::new(app::Talker {
+            player_colour: cfg.server.player_colour,
+        }),
         world_name: cfg.server.name.clone(),
         auth_attempts: std::collections::HashMap::new(),
     };

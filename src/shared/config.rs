@@ -282,6 +282,9 @@ impl Default for GatewayConfig {
 pub struct ServerConfig {
     /// Name of the world, shown on the connection screen.
     pub name: String,
+    /// Whether colour markup in what players say to each other (`say`, `emote`, `tell`) is
+    /// shown; line breaks and control characters never are.
+    pub player_colour: bool,
 }
 
 impl Default for Config {
@@ -396,6 +399,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             name: "Portcullis".into(),
+            player_colour: true,
         }
     }
 }
