@@ -5,6 +5,9 @@
 
 mod common;
 use common::*;
+use portcullis::bench::client::AcceptAnyHostKey;
+use russh::ChannelMsg;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Waits until `line` gets one of `answers` on `t`; returns which.
@@ -19,6 +22,88 @@ fn answer(t: &mut Telnet, answers: &[&'static str]) -> &'static str {
             t.pump() && Instant::now() < deadline,
             "none of {answers:?} in:\n{text}"
         );
+    }
+}
+
+/// An SSH client (russh) that has authenticated, on its own runtime, so a test can act between
+/// authentication and the channels it opens, as a real client may.
+struct Ssh {
+    rt: tokio::runtime::Runtime,
+    handle: russh::client::Handle<AcceptAnyHostKey>,
+}
+
+/// What one SSH channel produced until it closed.
+#[derive(Debug, Default)]
+struct ChannelRun {
+    /// Whether the server accepted the channel and its request.
+    opened: bool,
+    out: String,
+    exit: Option<u32>,
+}
+
+impl Ssh {
+    /// Connects to `port` and authenticates `user` with `password`; panics if refused.
+    fn login(port: u16, user: &str, password: &str) -> Ssh {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // A russh handle is itself a future (the session's end): kept here, not awaited.
+        #[allow(clippy::async_yields_async)]
+        let handle = rt.block_on(async {
+            let config = Arc::new(russh::client::Config::default());
+            let mut handle = tokio::time::timeout(
+                WAIT,
+                russh::client::connect(config, ("127.0.0.1", port), AcceptAnyHostKey),
+            )
+            .await
+            .expect("ssh connect timed out")
+            .expect("ssh connect");
+            let auth = tokio::time::timeout(WAIT, handle.authenticate_password(user, password))
+                .await
+                .expect("ssh auth timed out")
+                .expect("ssh auth");
+            assert!(auth.success(), "ssh password refused for {user}");
+            handle
+        });
+        Ssh { rt, handle }
+    }
+
+    /// Opens a session channel and runs `command` (or a shell, with None), reading until the
+    /// channel closes or `until` shows up in its output.
+    fn run(&self, command: Option<&str>, until: Option<&str>) -> ChannelRun {
+        self.rt.block_on(async {
+            let mut run = ChannelRun::default();
+            let Ok(Ok(mut channel)) =
+                tokio::time::timeout(WAIT, self.handle.channel_open_session()).await
+            else {
+                return run;
+            };
+            let asked = match command {
+                Some(c) => channel.exec(true, c).await,
+                None => channel.request_shell(true).await,
+            };
+            if asked.is_err() {
+                return run;
+            }
+            loop {
+                let Ok(msg) = tokio::time::timeout(WAIT, channel.wait()).await else {
+                    panic!("ssh channel gave nothing for {WAIT:?}: {run:?}");
+                };
+                match msg {
+                    Some(ChannelMsg::Success) => run.opened = true,
+                    Some(ChannelMsg::Data { data }) => {
+                        run.out.push_str(&String::from_utf8_lossy(&data));
+                        if until.is_some_and(|u| run.out.contains(u)) {
+                            return run;
+                        }
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => run.exit = Some(exit_status),
+                    Some(_) => {}
+                    None => return run,
+                }
+            }
+        })
     }
 }
 
@@ -192,4 +277,32 @@ fn without_player_colour_markup_shows_literally() {
     bob.expect("mallory says, \"|rred|n alert\"");
     let raw = String::from_utf8_lossy(&bob.raw).to_string();
     assert!(!raw.contains("\x1b[22;31m"), "{raw:?}");
+}
+
+// 15. An SSH command is a logged-in session while it runs.
+
+/// `ssh alice@host who`: alice is online while her command runs, and her command says so; bob,
+/// on telnet, is not told that she arrived or left.
+#[test]
+fn an_ssh_command_is_online_while_it_runs_without_announcements() {
+    let p = Portcullis::start_ssh("");
+    let mut bob = p.player("bob");
+    p.account("alice");
+    let ssh = Ssh::login(p.ssh_port.unwrap(), "alice", "secret-alice");
+    let run = ssh.run(Some("who"), None);
+    let out = plain(run.out.as_bytes());
+    assert_eq!(run.exit, Some(0), "{out}");
+    assert!(out.contains("2 players online."), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("alice") && l.contains("ssh")),
+        "{out}"
+    );
+    drop(ssh);
+    p.log.wait_for("session closed");
+    bob.send_line("who");
+    bob.expect("1 player online.");
+    let text = bob.text();
+    assert!(!text.contains("alice has arrived"), "{text}");
+    assert!(!text.contains("alice has left"), "{text}");
 }

@@ -408,9 +408,9 @@ fn talker_sshkey_add_lets_the_player_log_in_with_that_key() {
 
     let run = c.key("dave", &key, &["who"]);
     assert_ok(&run, "key added in the talker");
-    // The telnet session is listed; the exec session is not.
+    // The telnet session is listed, and so is the exec session while it runs.
     let out = run.out();
-    assert!(out.contains("1 player online."), "{}", run.describe());
+    assert!(out.contains("2 players online."), "{}", run.describe());
     assert!(
         out.lines()
             .any(|l| l.starts_with("dave") && l.contains("telnet")),
@@ -440,7 +440,12 @@ fn exec_runs_one_command_with_plain_output_and_an_exit_status() {
         who.out()
     );
     assert!(who.out().contains("Name"), "{}", who.describe());
-    assert!(who.out().contains("1 player online."), "{}", who.describe());
+    // alice's exec session is online while it runs.
+    assert!(
+        who.out().contains("2 players online."),
+        "{}",
+        who.describe()
+    );
 
     let bad = c.password("alice", "secret-alice", &["frobnicate"]);
     assert_eq!(bad.code, Some(1), "{}", bad.describe());
@@ -459,7 +464,8 @@ fn exec_runs_one_command_with_plain_output_and_an_exit_status() {
     );
     bob.expect("alice says, \"hi from exec\"");
 
-    // The exec session was never a player in the room, and it is gone.
+    // The exec sessions never arrived in the room, and once closed they are gone.
+    p.log.wait_count("session closed", 3);
     bob.send_line("who");
     let seen = bob.expect("online.");
     assert!(seen.contains("1 player online."), "{seen}");

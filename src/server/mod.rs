@@ -265,7 +265,12 @@ impl Server {
                     .sessions
                     .get(id)
                     .is_some_and(|s| s.session.data.logged_in);
-                if logged_in {
+                // An SSH command's session leaves without a word, as it came.
+                let quiet = self
+                    .sessions
+                    .get(id)
+                    .is_some_and(|s| ssh::is_exec(&s.session.data));
+                if logged_in && !quiet {
                     let (mut w, _, app, _) = self.effects();
                     app.at_logout(&mut w, id, &reason);
                 }
@@ -332,8 +337,11 @@ impl Server {
             let logged_in = data.logged_in;
             // An SSH session that has not started its shell yet sees nothing until it does.
             let waiting_ssh = data.protocol_key == Protocol::Ssh && !ssh::shell_started(data);
+            let exec = ssh::is_exec(data);
             let (mut w, login, app, _) = self.effects();
-            if logged_in {
+            if exec {
+                // A command session has nothing to be told; its command has already run.
+            } else if logged_in {
                 app.at_sync(&mut w, id, reason);
             } else if !waiting_ssh {
                 // Whatever the player was in the middle of is gone: start again, echo on.

@@ -17,6 +17,8 @@ use std::time::Duration;
 const SSH_ACCOUNT: &str = "ssh_account";
 /// server_data key: set once an SSH session's shell has started.
 const SSH_SHELL: &str = "ssh_shell";
+/// server_data key: set on an SSH session that runs one command (logged in, but quietly).
+const SSH_EXEC: &str = "ssh_exec";
 
 /// Whether an SSH session's shell has started (it sees nothing before).
 /// Password checks whose address the server keeps at once (each holds a few bytes; the
@@ -25,6 +27,12 @@ const MAX_AUTH_IN_FLIGHT: usize = 65_536;
 
 pub(super) fn shell_started(data: &SyncData) -> bool {
     data.server_data.contains_key(SSH_SHELL)
+}
+
+/// Whether a session runs one SSH command: logged in while it runs (listed in `who`), but it
+/// neither arrives nor leaves, and is not told about reloads.
+pub(super) fn is_exec(data: &SyncData) -> bool {
+    data.server_data.contains_key(SSH_EXEC)
 }
 
 impl Server {
@@ -196,12 +204,23 @@ impl Server {
             self.out.push(ServerMsg::ExitStatus { id, code: 1 });
             return;
         };
+        // The session is logged in for as long as the command runs (it is listed in `who`
+        // and `status`, and logged out with its account), but quietly: no arrival, no
+        // departure.
+        let (mut w, ..) = self.effects();
+        w.set_server_data(id, SSH_EXEC, serde_json::Value::Bool(true));
         if let Some(s) = self.sessions.get_mut(id) {
-            // The account acts, but the session is not "logged in": it is not listed in `who`
-            // and does not arrive or leave.
-            s.session.data.account_id = Some(account_id);
-            s.session.data.account_name = Some(name);
+            let d = &mut s.session.data;
+            d.account_id = Some(account_id);
+            d.account_name = Some(name.clone());
+            d.logged_in = true;
         }
+        tracing::info!(session = id, account = %name, "ssh command");
+        self.out.push(ServerMsg::Login {
+            id,
+            account_id,
+            account_name: name,
+        });
         let jobs_before = self.jobs.len();
         let (mut w, _, app, _) = self.effects();
         let known = app.data_in(&mut w, id, &Message::text(command));
