@@ -306,3 +306,54 @@ fn an_ssh_command_is_online_while_it_runs_without_announcements() {
     assert!(!text.contains("alice has arrived"), "{text}");
     assert!(!text.contains("alice has left"), "{text}");
 }
+
+// 13. Deleted accounts.
+
+/// alice is logged in on telnet and two SSH clients have authenticated as her (one will ask
+/// for a shell, one for a command). The operator deletes her: the CLI says the running portal
+/// logged her out, her telnet session is told and closed, and neither SSH client gets in.
+#[test]
+fn a_deleted_account_is_logged_out_everywhere() {
+    let p = Portcullis::start_ssh("");
+    let mut bob = p.player("bob");
+    let mut alice = p.player("alice");
+    bob.expect("alice has arrived.");
+    let port = p.ssh_port.unwrap();
+    let shell = Ssh::login(port, "alice", "secret-alice");
+    let exec = Ssh::login(port, "alice", "secret-alice");
+
+    let out = p.cli(&["accounts", "delete", "alice"]);
+    assert!(out.status.success(), "delete failed: {}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("deleted account alice"), "{said}");
+    assert!(said.contains("logged out of 1 session"), "{said}");
+
+    alice.expect("Your account has been deleted.");
+    alice.expect_closed();
+    bob.expect("alice has left.");
+
+    let run = shell.run(None, Some("Welcome"));
+    assert!(!run.out.contains("Welcome, alice."), "{run:?}");
+    assert_ne!(run.exit, Some(0), "{run:?}");
+    let run = exec.run(Some("who"), None);
+    assert!(!run.out.contains("online"), "{run:?}");
+    assert_ne!(run.exit, Some(0), "{run:?}");
+
+    bob.send_line("who");
+    bob.expect("1 player online.");
+    assert!(p.log.count("account deleted; logging it out") == 1);
+}
+
+/// With no portal running, `accounts delete` works on the database as before.
+#[test]
+fn an_account_is_deleted_without_a_running_portal() {
+    let p = Portcullis::start("");
+    p.account("alice");
+    let (_, dir, config) = p.stop_keeping_dir();
+    let out = cli(&config, &["accounts", "delete", "alice"], None);
+    assert!(out.status.success(), "delete failed: {}", stderr(&out));
+    assert!(stdout(&out).contains("deleted account alice"));
+    let list = stdout(&cli(&config, &["accounts", "list"], None));
+    assert!(!list.contains("alice"), "{list}");
+    drop(dir);
+}

@@ -296,6 +296,7 @@ impl Server {
                     s.session.update_flags(&protocol_flags);
                 }
             }
+            PortalMsg::AccountDeleted { account_id } => self.account_deleted(account_id),
             PortalMsg::Reload => return Some(End::Reload),
             PortalMsg::Shutdown { reason } => {
                 tracing::info!(%reason, "portal asked the server to shut down");

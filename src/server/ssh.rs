@@ -17,6 +17,8 @@ use std::time::Duration;
 const SSH_ACCOUNT: &str = "ssh_account";
 /// server_data key: set once an SSH session's shell has started.
 const SSH_SHELL: &str = "ssh_shell";
+/// What a session of a deleted account is told as it is disconnected.
+const ACCOUNT_DELETED: &str = "Your account has been deleted.";
 /// server_data key: set on an SSH session that runs one command (logged in, but quietly).
 const SSH_EXEC: &str = "ssh_exec";
 
@@ -176,6 +178,54 @@ impl Server {
         Some((v.get("id")?.as_i64()?, v.get("name")?.as_str()?.to_string()))
     }
 
+    /// The operator deleted an account: every session logged in as it, or authenticated as
+    /// it over SSH and not started yet, is told and disconnected.
+    pub(super) fn account_deleted(&mut self, account_id: i64) {
+        let ids: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .map(|s| s.session.data.id)
+            .filter(|&id| {
+                self.sessions
+                    .get(id)
+                    .is_some_and(|s| s.session.data.account_id == Some(account_id))
+                    || self.ssh_account(id).is_some_and(|(a, _)| a == account_id)
+            })
+            .collect();
+        tracing::info!(
+            account_id,
+            sessions = ids.len(),
+            "account deleted; its sessions are disconnected"
+        );
+        let (mut w, ..) = self.effects();
+        for id in ids {
+            w.disconnect(id, ACCOUNT_DELETED);
+        }
+    }
+
+    /// The account an SSH client authenticated as, if it still exists; a session whose account
+    /// was deleted meanwhile is told and disconnected.
+    fn live_ssh_account(&mut self, id: SessionId) -> Option<Option<(i64, String)>> {
+        let Some((account_id, name)) = self.ssh_account(id) else {
+            return Some(None);
+        };
+        match self.store.get(account_id) {
+            Ok(Some(_)) => Some(Some((account_id, name))),
+            Ok(None) => {
+                tracing::warn!(session = id, account = %name, "ssh session refused: account deleted");
+                let (mut w, ..) = self.effects();
+                w.disconnect(id, ACCOUNT_DELETED);
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                let (mut w, ..) = self.effects();
+                w.disconnect(id, "Internal error; try again later.");
+                None
+            }
+        }
+    }
+
     /// The shell started: log the authenticated account in, or show the connection screen.
     fn ssh_shell(&mut self, id: SessionId) {
         if self
@@ -185,9 +235,12 @@ impl Server {
         {
             return;
         }
+        let Some(account) = self.live_ssh_account(id) else {
+            return;
+        };
         let (mut w, ..) = self.effects();
         w.set_server_data(id, SSH_SHELL, serde_json::Value::Bool(true));
-        match self.ssh_account(id) {
+        match account {
             Some((account_id, name)) => self.log_in(id, account_id, name),
             None => {
                 let (mut w, login, _, _) = self.effects();
@@ -198,7 +251,11 @@ impl Server {
 
     /// One command: run it as the authenticated account, then answer its exit status.
     fn ssh_exec(&mut self, id: SessionId, command: &str) {
-        let Some((account_id, name)) = self.ssh_account(id) else {
+        let Some(account) = self.live_ssh_account(id) else {
+            self.out.push(ServerMsg::ExitStatus { id, code: 1 });
+            return;
+        };
+        let Some((account_id, name)) = account else {
             let (mut w, ..) = self.effects();
             w.msg(id, "Log in with a password or key to run commands.");
             self.out.push(ServerMsg::ExitStatus { id, code: 1 });
