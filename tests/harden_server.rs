@@ -44,6 +44,12 @@ struct ChannelRun {
 impl Ssh {
     /// Connects to `port` and authenticates `user` with `password`; panics if refused.
     fn login(port: u16, user: &str, password: &str) -> Ssh {
+        Ssh::try_login(port, user, password)
+            .unwrap_or_else(|| panic!("ssh password refused for {user}"))
+    }
+
+    /// Connects to `port` and authenticates `user` with `password`; None if refused.
+    fn try_login(port: u16, user: &str, password: &str) -> Option<Ssh> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -63,10 +69,9 @@ impl Ssh {
                 .await
                 .expect("ssh auth timed out")
                 .expect("ssh auth");
-            assert!(auth.success(), "ssh password refused for {user}");
-            handle
+            auth.success().then_some(handle)
         });
-        Ssh { rt, handle }
+        handle.map(|handle| Ssh { rt, handle })
     }
 
     /// Opens a session channel and runs `command` (or a shell, with None), reading until the
@@ -356,4 +361,46 @@ fn an_account_is_deleted_without_a_running_portal() {
     let list = stdout(&cli(&config, &["accounts", "list"], None));
     assert!(!list.contains("alice"), "{list}");
     drop(dir);
+}
+
+// 7. IPv6: counted by network; an IPv4-mapped client is its IPv4 address.
+
+/// A dual-stack `[::]` telnet listener sees 127.0.0.1 as ::ffff:127.0.0.1. It is listed as
+/// 127.0.0.1, and five failures through it throttle SSH logins from 127.0.0.1 on an IPv4
+/// listener: one client, one count, whichever listener it uses.
+#[test]
+fn an_ipv4_client_on_a_dual_stack_listener_is_counted_as_its_ipv4_address() {
+    let p = Portcullis::start_with(
+        "data_dir = \"data\"\n[telnet]\nbind = \"[::]:0\"\n[tls]\nenabled = false\n\
+         [ssh]\nbind = \"127.0.0.1:0\"\nauth_rejection_delay_ms = 50\n[web]\nenabled = false\n",
+    );
+    assert!(
+        p.log
+            .lines()
+            .iter()
+            .any(|l| l.contains("listening protocol=\"telnet\" addr=[::]:")),
+        "telnet is not on [::]"
+    );
+    p.account("alice");
+    let mut t = p.telnet();
+    t.expect("> ");
+    let status = p.status();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.contains("telnet") && l.contains(" 127.0.0.1")),
+        "{status}"
+    );
+    assert!(!status.contains("::ffff:"), "{status}");
+    for _ in 0..5 {
+        t.send_line("connect alice wrong-guess");
+        t.expect("Wrong name or password.");
+    }
+    let ssh = Ssh::try_login(p.ssh_port.unwrap(), "alice", "secret-alice");
+    assert!(
+        ssh.is_none(),
+        "the right password got in over SSH from a throttled address"
+    );
+    p.log
+        .wait_for("ssh login refused: too many failures from address");
 }

@@ -9,6 +9,7 @@
 use super::jobs::{Job, Outcome};
 use super::registry::{Effects, LoginState};
 use crate::ops::accounts::{self, Account, AccountStore, Admission, Limit, LoginThrottle, Ticket};
+use crate::shared::addr;
 use crate::shared::config::{AccountsConfig, TelnetLogin};
 use crate::shared::control::ListenerInfo;
 use crate::shared::message::Message;
@@ -25,6 +26,8 @@ pub struct LoginScreen {
     world_name: String,
     /// Login and creation attempts, per address and per account.
     throttle: LoginThrottle,
+    /// `[limits] ipv6_prefix`: an IPv6 client is throttled by its network.
+    ipv6_prefix: u8,
     /// The attempt of each login or creation job under way, to forget on success.
     tickets: HashMap<SessionId, Ticket>,
     /// Password policy for plain telnet.
@@ -35,7 +38,12 @@ pub struct LoginScreen {
 
 impl LoginScreen {
     /// A screen with the configured throttles.
-    pub fn new(cfg: &AccountsConfig, world_name: &str, telnet_login: TelnetLogin) -> Self {
+    pub fn new(
+        cfg: &AccountsConfig,
+        ipv6_prefix: u8,
+        world_name: &str,
+        telnet_login: TelnetLogin,
+    ) -> Self {
         LoginScreen {
             registration: cfg.registration,
             world_name: world_name.to_string(),
@@ -54,6 +62,7 @@ impl LoginScreen {
                     window: Duration::from_secs(cfg.creation_window_secs),
                 },
             },
+            ipv6_prefix,
             tickets: HashMap::new(),
             telnet_login,
             secure: Vec::new(),
@@ -296,7 +305,7 @@ impl LoginScreen {
         set_state(w, id, LoginState::Screen);
         match self
             .throttle
-            .begin_login(store, &throttle_key(address), &name)
+            .begin_login(store, &self.throttle_key(address), &name)
         {
             Ok(Admission::Go { ticket, delay }) => {
                 if !delay.is_zero() {
@@ -351,7 +360,10 @@ impl LoginScreen {
             w.msg(id, "|rNew accounts are made by the operator here.|n");
             return;
         }
-        match self.throttle.begin_creation(store, &throttle_key(address)) {
+        match self
+            .throttle
+            .begin_creation(store, &self.throttle_key(address))
+        {
             Ok(Admission::Go { ticket, .. }) => {
                 self.tickets.insert(id, ticket);
                 w.start_job(id, Job::Create { name, password });
@@ -422,6 +434,11 @@ impl LoginScreen {
         }
     }
 
+    /// What the throttles count `address` under: an IPv6 address by its network.
+    pub fn throttle_key(&self, address: &str) -> String {
+        addr::throttle_key(address, self.ipv6_prefix)
+    }
+
     /// The login throttle (shared with SSH authentication).
     pub fn throttle(&self) -> &LoginThrottle {
         &self.throttle
@@ -443,11 +460,6 @@ impl LoginScreen {
             tracing::error!(error = %e, "login throttle purge failed");
         }
     }
-}
-
-/// What the throttles count an address under (see [`crate::shared::addr::throttle_key`]).
-pub fn throttle_key(address: &str) -> String {
-    address.to_string()
 }
 
 /// Ends the line of a hidden password entry (the client did not echo the player's Enter),

@@ -84,7 +84,12 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         jobs: Vec::new(),
         store,
         worker,
-        login: LoginScreen::new(&cfg.accounts, &cfg.server.name, cfg.telnet.login),
+        login: LoginScreen::new(
+            &cfg.accounts,
+            cfg.limits.ipv6_prefix,
+            &cfg.server.name,
+            cfg.telnet.login,
+        ),
         app: Box::new(app::Talker {
             player_colour: cfg.server.player_colour,
         }),

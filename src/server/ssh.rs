@@ -66,7 +66,7 @@ impl Server {
             accepted: false,
             reason: Some(why.to_string()),
         };
-        let key = super::login::throttle_key(&address);
+        let key = self.login.throttle_key(&address);
         let throttle = self.login.throttle();
         let admitted = match &method {
             AuthMethod::Password { .. } => throttle.begin_login(&self.store, &key, &username),

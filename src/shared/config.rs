@@ -156,6 +156,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Connections held at once from one IP address.
     pub max_connections_per_address: usize,
+    /// How many leading bits of an IPv6 address the per-address limits and the login
+    /// throttles count as one address (an IPv4 client is always its whole address).
+    pub ipv6_prefix: u8,
     /// Longest input line in bytes; longer lines are cut and the player told.
     pub max_line_length: usize,
     /// Sustained commands per second per session.
@@ -367,6 +370,7 @@ impl Default for Limits {
         Limits {
             max_connections: 1000,
             max_connections_per_address: 20,
+            ipv6_prefix: crate::shared::addr::DEFAULT_IPV6_PREFIX,
             max_line_length: 4096,
             command_rate: 10.0,
             command_burst: 30,
@@ -520,6 +524,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             });
         }
     }
+    if !(16..=128).contains(&l.ipv6_prefix) {
+        return Err(ConfigError::Value {
+            key: "limits.ipv6_prefix",
+            why: "must be between 16 and 128 bits".into(),
+        });
+    }
     if !(64..=1024 * 1024).contains(&l.max_line_length) {
         return Err(ConfigError::Value {
             key: "limits.max_line_length",
@@ -639,6 +649,13 @@ mod tests {
         let p = write(d.path(), "[limits]\nmax_line_length = 1\n");
         let e = load(&p).unwrap_err().to_string();
         assert!(e.contains("limits.max_line_length"), "{e}");
+        for prefix in ["8", "129"] {
+            let p = write(d.path(), &format!("[limits]\nipv6_prefix = {prefix}\n"));
+            let e = load(&p).unwrap_err().to_string();
+            assert!(e.contains("limits.ipv6_prefix"), "{e}");
+        }
+        let p = write(d.path(), "[limits]\nipv6_prefix = 48\n");
+        assert_eq!(load(&p).unwrap().config.limits.ipv6_prefix, 48);
     }
 
     #[test]
