@@ -1,6 +1,6 @@
 //! Player accounts: name and password rules, argon2id password hashing, and
 //! the SQLite-backed [`AccountStore`]; login throttling lives in [`attempts`] (counted in the
-//! same database) and the in-memory sliding window in [`throttle`].
+//! same database).
 //!
 //! Invariants kept here:
 //! - Every stored name has passed [`validate_name`]; it is kept as the player
@@ -19,13 +19,11 @@
 
 pub mod attempts;
 pub mod ssh_keys;
-pub mod throttle;
 
 #[cfg(test)]
 mod tests;
 
 pub use attempts::{Admission, Limit, LoginThrottle, Ticket};
-pub use throttle::Throttle;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
