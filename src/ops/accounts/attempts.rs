@@ -129,10 +129,13 @@ impl LoginThrottle {
             Some(_) => self.account_delay,
             None => Duration::ZERO,
         };
+        // One transaction for both rows: one disk sync per attempt, not two.
+        let tx = store.conn.unchecked_transaction()?;
         let rows = vec![
             store.record_attempt(Scope::Address, address, now)?,
             store.record_attempt(Scope::Account, &account, now)?,
         ];
+        tx.commit()?;
         Ok(Admission::Go {
             ticket: Ticket { rows },
             delay,
