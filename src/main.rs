@@ -349,8 +349,12 @@ fn accounts(loaded: &Loaded, cmd: AccountsCommand) -> Result<()> {
             println!("password changed for {name}");
         }
         AccountsCommand::Delete { name } => {
+            let account = store.find(&name)?;
             store.delete(&name)?;
             println!("deleted account {name}");
+            if let Some(account) = account {
+                log_out_everywhere(loaded, account.id, &account.name)?;
+            }
         }
         AccountsCommand::AddKey { name, file } => {
             let text = if file == "-" {
@@ -452,6 +456,37 @@ fn certs(loaded: &Loaded, cmd: CertsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Tells a running portal that an account is gone, so that it is logged out everywhere. With
+/// no portal running there is nothing to tell: a server that starts later checks the accounts.
+fn log_out_everywhere(loaded: &Loaded, account_id: i64, name: &str) -> Result<()> {
+    let req = ControlRequest::AccountDeleted {
+        account_id,
+        name: name.to_string(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match rt.block_on(control::request(
+        &loaded.control_socket(),
+        &req,
+        Duration::from_secs(10),
+    )) {
+        Ok(ControlResponse::LoggedOut { sessions }) => {
+            println!(
+                "logged out of {sessions} session{} on the running portal",
+                if sessions == 1 { "" } else { "s" }
+            );
+            Ok(())
+        }
+        Err(control::ControlError::NoPortal { .. }) => Ok(()),
+        Ok(other) => unexpected(other)
+            .context("the account is deleted, but the running portal did not log it out"),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context("the account is deleted, but the running portal could not be told")),
+    }
 }
 
 /// The SSH port of a running portal on this config, if one answers.

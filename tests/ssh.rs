@@ -273,7 +273,7 @@ fn password_login_runs_a_command_and_a_wrong_password_is_refused() {
     assert_ok(&ok, "password login");
     let out = ok.out();
     assert!(out.contains("Name"), "{}", ok.describe());
-    assert!(out.contains("players online"), "{}", ok.describe());
+    assert!(who_lists(&out, "alice"), "{}", ok.describe());
 
     let bad = c.password("alice", "not-the-password", &["who"]);
     assert_denied(&bad, "wrong password");
@@ -287,7 +287,7 @@ fn password_login_runs_a_command_and_a_wrong_password_is_refused() {
 
     let kbd = c.with_method("keyboard-interactive", "alice", "secret-alice", &["who"]);
     assert_ok(&kbd, "keyboard-interactive login");
-    assert!(kbd.out().contains("players online"), "{}", kbd.describe());
+    assert!(who_lists(&kbd.out(), "alice"), "{}", kbd.describe());
     let kbd_bad = c.with_method("keyboard-interactive", "alice", "nope", &["who"]);
     assert_denied(&kbd_bad, "keyboard-interactive with a wrong password");
 }
@@ -332,8 +332,16 @@ fn a_mistyped_password_can_be_retried_on_the_same_connection() {
             &run,
             &format!("{method}: wrong password, then the right one"),
         );
-        assert!(run.out().contains("players online"), "{}", run.describe());
+        assert!(who_lists(&run.out(), "alice"), "{}", run.describe());
     }
+}
+
+/// Whether `who` output lists `name` online (an exec session is online while it runs).
+fn who_lists(out: &str, name: &str) -> bool {
+    out.contains(" online.")
+        && out
+            .lines()
+            .any(|l| l.starts_with(name) && l.contains("ssh"))
 }
 
 /// Runs a prepared `ssh` command, killing it (and failing) after the deadline.
@@ -376,7 +384,7 @@ fn public_key_login_follows_the_keys_the_cli_adds_and_removes() {
 
     let run = c.key("alice", &key, &["who"]);
     assert_ok(&run, "registered key");
-    assert!(run.out().contains("players online"), "{}", run.describe());
+    assert!(who_lists(&run.out(), "alice"), "{}", run.describe());
     p.log.wait_for("ssh public key accepted");
 
     // A key alice never registered, and alice's key for another account, are refused.
@@ -408,9 +416,9 @@ fn talker_sshkey_add_lets_the_player_log_in_with_that_key() {
 
     let run = c.key("dave", &key, &["who"]);
     assert_ok(&run, "key added in the talker");
-    // The telnet session is listed; the exec session is not.
+    // The telnet session is listed, and so is the exec session while it runs.
     let out = run.out();
-    assert!(out.contains("1 player online."), "{}", run.describe());
+    assert!(out.contains("2 players online."), "{}", run.describe());
     assert!(
         out.lines()
             .any(|l| l.starts_with("dave") && l.contains("telnet")),
@@ -440,7 +448,12 @@ fn exec_runs_one_command_with_plain_output_and_an_exit_status() {
         who.out()
     );
     assert!(who.out().contains("Name"), "{}", who.describe());
-    assert!(who.out().contains("1 player online."), "{}", who.describe());
+    // alice's exec session is online while it runs.
+    assert!(
+        who.out().contains("2 players online."),
+        "{}",
+        who.describe()
+    );
 
     let bad = c.password("alice", "secret-alice", &["frobnicate"]);
     assert_eq!(bad.code, Some(1), "{}", bad.describe());
@@ -459,7 +472,8 @@ fn exec_runs_one_command_with_plain_output_and_an_exit_status() {
     );
     bob.expect("alice says, \"hi from exec\"");
 
-    // The exec session was never a player in the room, and it is gone.
+    // The exec sessions never arrived in the room, and once closed they are gone.
+    p.log.wait_count("session closed", 3);
     bob.send_line("who");
     let seen = bob.expect("online.");
     assert!(seen.contains("1 player online."), "{seen}");

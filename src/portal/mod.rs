@@ -23,6 +23,7 @@ pub mod supervisor;
 use front::{ssh, telnet, tls, web};
 
 use crate::portal::ids::IdAllocator;
+use crate::shared::addr;
 use crate::shared::config::Loaded;
 use crate::shared::control::ListenerInfo;
 use crate::shared::session::listener;
@@ -355,6 +356,8 @@ const MAX_PENDING_HEADERS: usize = 1024;
 /// header read (in a task of its own, bounded in number and time) and is then served with the
 /// address the header names. Accept errors (out of file descriptors and the like) are logged
 /// and retried after a short wait rather than spun on.
+///
+/// Every address handed on is [`addr::canonical`]: an IPv4-mapped IPv6 peer is its IPv4 address.
 pub async fn accept_each<F>(
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
@@ -369,13 +372,15 @@ pub async fn accept_each<F>(
         let accepted = tokio::select! {
             a = listener.accept() => a,
             Some((stream, real)) = headers.recv() => {
-                serve(stream, real);
+                serve(stream, addr::canonical(real));
                 continue;
             }
             _ = stop.wait_for(|s| *s) => return,
         };
         match accepted {
-            Ok((stream, peer)) if proxies.trusts(peer.ip()) => {
+            // An IPv4 client on a dual-stack listener is its IPv4 address from here on.
+            Ok((stream, peer)) if proxies.trusts(addr::canonical(peer).ip()) => {
+                let peer = addr::canonical(peer);
                 let _ = stream.set_nodelay(true);
                 // Each waiting header holds a clone of `pending`: their number is bounded.
                 if Arc::strong_count(&pending) > MAX_PENDING_HEADERS {
@@ -400,7 +405,7 @@ pub async fn accept_each<F>(
             }
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                serve(stream, peer);
+                serve(stream, addr::canonical(peer));
             }
             Err(e) => {
                 tracing::error!(error = %e, "accept failed");

@@ -26,7 +26,11 @@ pub trait App: Send {
 
 /// The default App: one room, everyone online in it.
 #[derive(Debug, Default)]
-pub struct Talker;
+pub struct Talker {
+    /// Whether colour markup in what players say to each other is shown (`[server]
+    /// player_colour`); line breaks and control characters never are.
+    pub player_colour: bool,
+}
 
 const HELP: &str = "\
 |wCommands|n
@@ -80,10 +84,10 @@ impl App for Talker {
         match cmd.as_str() {
             "look" | "l" => look(w, id),
             "who" => who(w, id),
-            "say" | "'" => say(w, id, rest),
-            "emote" | "pose" | ":" => emote(w, id, rest),
-            "tell" | "page" => tell(w, id, rest),
-            "reply" | "r" => reply(w, id, rest),
+            "say" | "'" => say(w, id, &self.player_text(rest)),
+            "emote" | "pose" | ":" => emote(w, id, &self.player_text(rest)),
+            "tell" | "page" => tell(w, id, rest, self.player_colour),
+            "reply" | "r" => reply(w, id, rest, self.player_colour),
             "options" | "option" => options(w, id, rest),
             "password" => password(w, id, rest),
             "sshkey" | "sshkeys" => sshkey(w, id, rest),
@@ -118,12 +122,12 @@ fn split_command(line: &str) -> (String, &str) {
     }
 }
 
-/// A player's text with any colour they opened closed again, so it cannot tint what follows.
-fn closed(text: &str) -> String {
-    if text.contains('|') {
-        format!("{text}|n")
-    } else {
-        text.to_string()
+impl Talker {
+    /// What a player sends to others, as it is put into their output: on one line, visibly
+    /// the sender's (see [`markup::player_text`]). Every command that passes one player's
+    /// words to another goes through here.
+    fn player_text(&self, text: &str) -> String {
+        markup::player_text(text, self.player_colour)
     }
 }
 
@@ -174,7 +178,6 @@ fn say(w: &mut Effects, id: SessionId, text: &str) {
         return;
     }
     let name = w.name(id);
-    let text = closed(text);
     w.msg(id, format!("You say, \"{text}\""));
     w.broadcast(&format!("{name} says, \"{text}\""), Some(id));
 }
@@ -185,15 +188,15 @@ fn emote(w: &mut Effects, id: SessionId, text: &str) {
         return;
     }
     let name = w.name(id);
-    w.broadcast(&format!("{name} {}", closed(text)), None);
+    w.broadcast(&format!("{name} {text}"), None);
 }
 
-fn tell(w: &mut Effects, id: SessionId, rest: &str) {
+fn tell(w: &mut Effects, id: SessionId, rest: &str, colour: bool) {
     let Some((target, text)) = rest.split_once(char::is_whitespace) else {
         w.msg(id, "Usage: tell <name> <message>");
         return;
     };
-    let text = closed(text.trim());
+    let text = markup::player_text(text, colour);
     let targets = w.find_online(target);
     if targets.is_empty() {
         w.msg(
@@ -214,14 +217,14 @@ fn tell(w: &mut Effects, id: SessionId, rest: &str) {
 /// server_data key: who last sent this session a tell (kept across reloads).
 const REPLY_TO: &str = "reply_to";
 
-fn reply(w: &mut Effects, id: SessionId, text: &str) {
+fn reply(w: &mut Effects, id: SessionId, text: &str, colour: bool) {
     let to = w
         .session(id)
         .and_then(|s| s.data.server_data.get(REPLY_TO))
         .and_then(Value::as_str)
         .map(str::to_string);
     match to {
-        Some(name) if !text.is_empty() => tell(w, id, &format!("{name} {text}")),
+        Some(name) if !text.is_empty() => tell(w, id, &format!("{name} {text}"), colour),
         Some(_) => w.msg(id, "Reply what?"),
         None => w.msg(id, "No one has sent you a tell yet."),
     }

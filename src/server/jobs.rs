@@ -9,13 +9,18 @@ use crate::ops::accounts::{Account, AccountError, AccountStore};
 use crate::shared::session::SessionId;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Work that needs a password hash.
 #[derive(Clone)]
 pub enum Job {
-    /// Check a name and password.
-    Login { name: String, password: String },
+    /// Check a name and password, after `delay` (an account with many recent failures).
+    Login {
+        name: String,
+        password: String,
+        delay: Duration,
+    },
     /// Make a new account.
     Create { name: String, password: String },
     /// Change a logged-in account's password, checking the old one.
@@ -139,6 +144,23 @@ impl Worker {
     }
 
     fn queue(&self, id: SessionId, auth_req: Option<u64>, job: Job) {
+        // A delayed check waits on a timer, not on a worker thread, so it holds no worker.
+        if let Job::Login { delay, .. } = &job
+            && !delay.is_zero()
+        {
+            let delay = *delay;
+            let tx = self.tx.clone();
+            let done = self.done.clone();
+            let mut job = job;
+            if let Job::Login { delay, .. } = &mut job {
+                *delay = Duration::ZERO;
+            }
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                Worker { tx, done }.queue(id, auth_req, job);
+            });
+            return;
+        }
         if self.tx.try_send((id, auth_req, job)).is_err() {
             tracing::warn!(session = id, "account job queue full; job refused");
             let _ = self.done.send(Done {
@@ -152,10 +174,12 @@ impl Worker {
 
 fn run(store: &AccountStore, job: Job) -> Outcome {
     let r = match job {
-        Job::Login { name, password } => store.authenticate(&name, &password).map(|a| match a {
-            Some(a) => Outcome::LoggedIn(a),
-            None => Outcome::LoginFailed,
-        }),
+        Job::Login { name, password, .. } => {
+            store.authenticate(&name, &password).map(|a| match a {
+                Some(a) => Outcome::LoggedIn(a),
+                None => Outcome::LoginFailed,
+            })
+        }
         Job::Create { name, password } => store.create(&name, &password).map(Outcome::Created),
         Job::ChangePassword { name, old, new } => match store.authenticate(&name, &old) {
             Ok(Some(_)) => store

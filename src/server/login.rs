@@ -2,21 +2,21 @@
 //!
 //! Evennia's words: `connect <name> <password>` and `create <name> <password>`, plus a
 //! prompted flow (type a name, then the password with echo off; an unknown name offers to
-//! create the account). Failed logins and account creations are throttled per address.
-//! Passwords are never echoed and never logged.
+//! create the account). Logins are throttled per address and per account, and creations per
+//! address, by [`LoginThrottle`], which counts in the accounts database (so the counts survive
+//! reloads) and counts each attempt when it starts. Passwords are never echoed and never logged.
 
 use super::jobs::{Job, Outcome};
 use super::registry::{Effects, LoginState};
-use crate::ops::accounts::{self, Account, AccountStore, Throttle};
+use crate::ops::accounts::{self, Account, AccountStore, Admission, Limit, LoginThrottle, Ticket};
+use crate::shared::addr;
 use crate::shared::config::{AccountsConfig, TelnetLogin};
 use crate::shared::control::ListenerInfo;
 use crate::shared::message::Message;
 use crate::shared::session::SessionId;
 use crate::shared::session::{Protocol, listener};
-use std::time::{Duration, Instant};
-
-/// Addresses remembered per throttle.
-const THROTTLE_KEYS: usize = 10_000;
+use std::collections::HashMap;
+use std::time::Duration;
 
 /// The connection screen and its throttles.
 pub struct LoginScreen {
@@ -24,10 +24,12 @@ pub struct LoginScreen {
     registration: bool,
     /// The world's name for the banner.
     world_name: String,
-    /// Failed logins per address.
-    failures: Throttle<String>,
-    /// Accounts created per address.
-    creations: Throttle<String>,
+    /// Login and creation attempts, per address and per account.
+    throttle: LoginThrottle,
+    /// `[limits] ipv6_prefix`: an IPv6 client is throttled by its network.
+    ipv6_prefix: u8,
+    /// The attempt of each login or creation job under way, to forget on success.
+    tickets: HashMap<SessionId, Ticket>,
     /// Password policy for plain telnet.
     telnet_login: TelnetLogin,
     /// Where players can connect with encryption, e.g. "TLS on port 4003", from the portal.
@@ -36,20 +38,32 @@ pub struct LoginScreen {
 
 impl LoginScreen {
     /// A screen with the configured throttles.
-    pub fn new(cfg: &AccountsConfig, world_name: &str, telnet_login: TelnetLogin) -> Self {
+    pub fn new(
+        cfg: &AccountsConfig,
+        ipv6_prefix: u8,
+        world_name: &str,
+        telnet_login: TelnetLogin,
+    ) -> Self {
         LoginScreen {
             registration: cfg.registration,
             world_name: world_name.to_string(),
-            failures: Throttle::new(
-                cfg.login_failures,
-                Duration::from_secs(cfg.login_failure_window_secs),
-                THROTTLE_KEYS,
-            ),
-            creations: Throttle::new(
-                cfg.creations,
-                Duration::from_secs(cfg.creation_window_secs),
-                THROTTLE_KEYS,
-            ),
+            throttle: LoginThrottle {
+                per_address: Limit {
+                    count: cfg.login_failures,
+                    window: Duration::from_secs(cfg.login_failure_window_secs),
+                },
+                per_account: Limit {
+                    count: cfg.account_failures,
+                    window: Duration::from_secs(cfg.account_failure_window_secs),
+                },
+                account_delay: Duration::from_secs(cfg.account_failure_delay_secs),
+                creations: Limit {
+                    count: cfg.creations,
+                    window: Duration::from_secs(cfg.creation_window_secs),
+                },
+            },
+            ipv6_prefix,
+            tickets: HashMap::new(),
             telnet_login,
             secure: Vec::new(),
         }
@@ -159,7 +173,7 @@ impl LoginScreen {
             LoginState::Screen => self.screen_command(w, store, id, &address, line),
             LoginState::AwaitPassword { name } => {
                 after_secret(w, id, false);
-                self.try_login(w, id, &address, name, line.to_string());
+                self.try_login(w, store, id, &address, name, line.to_string());
             }
             LoginState::ConfirmCreate { name } => {
                 let answer = line.trim().to_ascii_lowercase();
@@ -204,7 +218,7 @@ impl LoginScreen {
                 }
                 after_secret(w, id, false);
                 set_state(w, id, LoginState::Screen);
-                self.try_create(w, id, &address, name, password);
+                self.try_create(w, store, id, &address, name, password);
             }
         }
     }
@@ -226,12 +240,12 @@ impl LoginScreen {
             (_, []) if accounts::validate_name(line.trim()).is_ok() && self.refuse_plain(w, id) => {}
             ("connect", [name, password @ ..]) if !password.is_empty() => {
                 let password = password.join(" ");
-                self.try_login(w, id, address, name.to_string(), password);
+                self.try_login(w, store, id, address, name.to_string(), password);
             }
             ("connect", [name]) => self.ask_password(w, store, id, name),
             ("create", [name, password @ ..]) if !password.is_empty() => {
                 let password = password.join(" ");
-                self.try_create(w, id, address, name.to_string(), password);
+                self.try_create(w, store, id, address, name.to_string(), password);
             }
             ("connect", _) => w.msg(id, "Usage: connect <name> <password>"),
             ("create", _) => w.msg(id, "Usage: create <name> <password>"),
@@ -280,6 +294,7 @@ impl LoginScreen {
     fn try_login(
         &mut self,
         w: &mut Effects,
+        store: &AccountStore,
         id: SessionId,
         address: &str,
         name: String,
@@ -288,25 +303,54 @@ impl LoginScreen {
         // Whatever happens next, the flow is back at the screen: a refused attempt must not
         // leave the session taking every later line as a password.
         set_state(w, id, LoginState::Screen);
-        let key = address.to_string();
-        if let Some(wait) = self.failures.retry_after(&key, Instant::now()) {
-            tracing::warn!(session = id, %address, "login refused: too many failures from address");
-            w.msg(
-                id,
-                format!(
-                    "|rToo many failed logins from your address. Try again in {} seconds.|n",
-                    wait.as_secs().max(1)
-                ),
-            );
-            self.show_prompt(w, id);
-            return;
+        match self
+            .throttle
+            .begin_login(store, &self.throttle_key(address), &name)
+        {
+            Ok(Admission::Go { ticket, delay }) => {
+                if !delay.is_zero() {
+                    tracing::warn!(session = id, %address, account = %name, delay_secs = delay.as_secs(), "login delayed: too many failures for account");
+                    w.msg(
+                        id,
+                        format!(
+                            "|yMany failed logins for this account lately; checking in {} seconds.|n",
+                            delay.as_secs().max(1)
+                        ),
+                    );
+                }
+                self.tickets.insert(id, ticket);
+                w.start_job(
+                    id,
+                    Job::Login {
+                        name,
+                        password,
+                        delay,
+                    },
+                );
+            }
+            Ok(Admission::Refused { wait }) => {
+                tracing::warn!(session = id, %address, "login refused: too many failures from address");
+                w.msg(
+                    id,
+                    format!(
+                        "|rToo many failed logins from your address. Try again in {} seconds.|n",
+                        wait.as_secs().max(1)
+                    ),
+                );
+                self.show_prompt(w, id);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "login throttle failed");
+                w.msg(id, "|rInternal error; try again later.|n");
+                self.show_prompt(w, id);
+            }
         }
-        w.start_job(id, Job::Login { name, password });
     }
 
     fn try_create(
         &mut self,
         w: &mut Effects,
+        store: &AccountStore,
         id: SessionId,
         address: &str,
         name: String,
@@ -316,21 +360,29 @@ impl LoginScreen {
             w.msg(id, "|rNew accounts are made by the operator here.|n");
             return;
         }
-        if let Some(wait) = self
-            .creations
-            .retry_after(&address.to_string(), Instant::now())
+        match self
+            .throttle
+            .begin_creation(store, &self.throttle_key(address))
         {
-            tracing::warn!(session = id, %address, "account creation refused: throttled");
-            w.msg(
-                id,
-                format!(
-                    "|rToo many new accounts from your address. Try again in {} seconds.|n",
-                    wait.as_secs().max(1)
-                ),
-            );
-            return;
+            Ok(Admission::Go { ticket, .. }) => {
+                self.tickets.insert(id, ticket);
+                w.start_job(id, Job::Create { name, password });
+            }
+            Ok(Admission::Refused { wait }) => {
+                tracing::warn!(session = id, %address, "account creation refused: throttled");
+                w.msg(
+                    id,
+                    format!(
+                        "|rToo many new accounts from your address. Try again in {} seconds.|n",
+                        wait.as_secs().max(1)
+                    ),
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "creation throttle failed");
+                w.msg(id, "|rInternal error; try again later.|n");
+            }
         }
-        w.start_job(id, Job::Create { name, password });
     }
 
     fn show_prompt(&self, w: &mut Effects, id: SessionId) {
@@ -341,29 +393,39 @@ impl LoginScreen {
     pub fn job_done(
         &mut self,
         w: &mut Effects,
+        store: &AccountStore,
         id: SessionId,
         outcome: Outcome,
     ) -> Option<Account> {
         let address = w.session(id)?.data.address.clone();
+        let ticket = self.tickets.remove(&id);
+        // A success (or a job that never checked anything) forgets its own attempt only; a
+        // failure stays counted.
+        let forget = |ticket: Option<Ticket>| {
+            if let Some(t) = ticket
+                && let Err(e) = self.throttle.succeeded(store, t)
+            {
+                tracing::error!(error = %e, "login throttle failed");
+            }
+        };
         match outcome {
             Outcome::LoggedIn(a) => {
-                self.failures.clear(&address);
+                forget(ticket);
                 Some(a)
             }
             Outcome::Created(a) => {
                 tracing::info!(session = id, account = %a.name, "account created");
-                self.creations.record(address, Instant::now());
                 w.msg(id, format!("|gAccount {} created.|n", a.name));
                 Some(a)
             }
             Outcome::LoginFailed => {
                 tracing::info!(session = id, %address, "login failed");
-                self.failures.record(address, Instant::now());
                 w.msg(id, "|rWrong name or password.|n");
                 self.show_prompt(w, id);
                 None
             }
             Outcome::Error(e) => {
+                forget(ticket);
                 w.msg(id, format!("|r{e}|n"));
                 self.show_prompt(w, id);
                 None
@@ -372,20 +434,19 @@ impl LoginScreen {
         }
     }
 
-    /// How long `address` must wait before another login attempt, if it is throttled.
-    pub fn throttled(&mut self, address: &str) -> Option<Duration> {
-        self.failures
-            .retry_after(&address.to_string(), Instant::now())
+    /// What the throttles count `address` under: an IPv6 address by its network.
+    pub fn throttle_key(&self, address: &str) -> String {
+        addr::throttle_key(address, self.ipv6_prefix)
     }
 
-    /// Counts a failed login (any protocol) against `address`.
-    pub fn record_failure(&mut self, address: &str) {
-        self.failures.record(address.to_string(), Instant::now());
+    /// The login throttle (shared with SSH authentication).
+    pub fn throttle(&self) -> &LoginThrottle {
+        &self.throttle
     }
 
-    /// Forgets failures after a successful login from `address`.
-    pub fn record_success(&mut self, address: &str) {
-        self.failures.clear(&address.to_string());
+    /// A session went away: its job's attempt, if any, stays counted.
+    pub fn forget_session(&mut self, id: SessionId) {
+        self.tickets.remove(&id);
     }
 
     /// Whether players may create their own accounts.
@@ -393,11 +454,11 @@ impl LoginScreen {
         self.registration
     }
 
-    /// Forgets idle throttle entries (called now and then).
-    pub fn purge(&mut self) {
-        let now = Instant::now();
-        self.failures.purge_expired(now);
-        self.creations.purge_expired(now);
+    /// Forgets attempts that left every window (called now and then).
+    pub fn purge(&mut self, store: &AccountStore) {
+        if let Err(e) = self.throttle.purge(store) {
+            tracing::error!(error = %e, "login throttle purge failed");
+        }
     }
 }
 

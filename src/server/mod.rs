@@ -15,7 +15,7 @@ pub mod registry;
 mod ssh;
 
 use crate::codec::markup;
-use crate::ops::accounts::{AccountError, AccountStore};
+use crate::ops::accounts::{self, AccountError, AccountStore};
 use crate::shared::config::Loaded;
 use crate::shared::link::{self, LinkError, PortalMsg, ServerMsg, SyncReason};
 use crate::shared::message::Message;
@@ -88,12 +88,19 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         jobs: Vec::new(),
         store,
         worker,
-        login: LoginScreen::new(&cfg.accounts, &cfg.server.name, cfg.telnet.login),
-        app: Box::new(app::Talker),
+        login: LoginScreen::new(
+            &cfg.accounts,
+            cfg.limits.ipv6_prefix,
+            &cfg.server.name,
+            cfg.telnet.login,
+        ),
+        app: Box::new(app::Talker {
+            player_colour: cfg.server.player_colour,
+        }),
         world_name: cfg.server.name.clone(),
-        auth_addresses: std::collections::HashMap::new(),
         sync_parts: Vec::new(),
         jobs_in_flight: 0,
+        auth_attempts: std::collections::HashMap::new(),
     };
     let mut done_rx = done_rx;
     loop {
@@ -153,13 +160,13 @@ struct Server {
     app: Box<dyn App>,
     /// The world's name (`[server] name`), for MSDP SERVER_ID.
     world_name: String,
-    /// The client address of each SSH password check under way, by request: the session
-    /// may not be the server's (gateway mode).
-    auth_addresses: std::collections::HashMap<u64, String>,
     /// The `sync_all` parts received so far, until the last.
     sync_parts: Vec<SyncData>,
     /// Input jobs started and not yet done (a reload waits for them).
     jobs_in_flight: usize,
+    /// The client address and counted attempt of each SSH password check under way, by
+    /// request: the session may not be the server's (gateway mode).
+    auth_attempts: std::collections::HashMap<u64, (String, accounts::Ticket)>,
 }
 
 type Reader = link::LinkReader<OwnedReadHalf, PortalMsg>;
@@ -203,7 +210,7 @@ impl Server {
                     None
                 }
                 _ = purge.tick() => {
-                    self.login.purge();
+                    self.login.purge(&self.store);
                     None
                 }
             };
@@ -289,11 +296,17 @@ impl Server {
                     .sessions
                     .get(id)
                     .is_some_and(|s| s.session.data.logged_in);
-                if logged_in {
+                // An SSH command's session leaves without a word, as it came.
+                let quiet = self
+                    .sessions
+                    .get(id)
+                    .is_some_and(|s| ssh::is_exec(&s.session.data));
+                if logged_in && !quiet {
                     let (mut w, _, app, _) = self.effects();
                     app.at_logout(&mut w, id, &reason);
                 }
                 self.sessions.remove(id);
+                self.login.forget_session(id);
                 if logged_in {
                     let world_name = self.world_name.clone();
                     let (mut w, ..) = self.effects();
@@ -314,6 +327,7 @@ impl Server {
                     s.session.update_flags(&protocol_flags);
                 }
             }
+            PortalMsg::AccountDeleted { account_id } => self.account_deleted(account_id),
             PortalMsg::Reload => return Some(End::Reload),
             PortalMsg::Shutdown { reason } => {
                 tracing::info!(%reason, "portal asked the server to shut down");
@@ -355,8 +369,11 @@ impl Server {
             let logged_in = data.logged_in;
             // An SSH session that has not started its shell yet sees nothing until it does.
             let waiting_ssh = data.protocol_key == Protocol::Ssh && !ssh::shell_started(data);
+            let exec = ssh::is_exec(data);
             let (mut w, login, app, _) = self.effects();
-            if logged_in {
+            if exec {
+                // A command session has nothing to be told; its command has already run.
+            } else if logged_in {
                 app.at_sync(&mut w, id, reason);
             } else if !waiting_ssh {
                 // Whatever the player was in the middle of is gone: start again, echo on.
@@ -496,8 +513,8 @@ impl Server {
                 w.msg(id, format!("|r{e}|n"));
             }
             outcome => {
-                let (mut w, login, _, _) = self.effects();
-                if let Some(account) = login.job_done(&mut w, id, outcome) {
+                let (mut w, login, _, store) = self.effects();
+                if let Some(account) = login.job_done(&mut w, store, id, outcome) {
                     self.log_in(id, account.id, account.name);
                 }
             }

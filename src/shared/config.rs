@@ -156,6 +156,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Connections held at once from one IP address.
     pub max_connections_per_address: usize,
+    /// How many leading bits of an IPv6 address the per-address limits and the login
+    /// throttles count as one address (an IPv4 client is always its whole address).
+    pub ipv6_prefix: u8,
     /// Longest input line in bytes; longer lines are cut and the player told.
     pub max_line_length: usize,
     /// Sustained commands per second per session.
@@ -195,6 +198,13 @@ pub struct AccountsConfig {
     pub login_failures: usize,
     /// Window for `login_failures`, in seconds.
     pub login_failure_window_secs: u64,
+    /// Failed logins at one account (from anywhere) within `account_failure_window_secs`
+    /// before each further attempt at it waits `account_failure_delay_secs`.
+    pub account_failures: usize,
+    /// Window for `account_failures`, in seconds.
+    pub account_failure_window_secs: u64,
+    /// The wait before checking a password for an account past `account_failures`.
+    pub account_failure_delay_secs: u64,
     /// Accounts one address may create within `creation_window_secs`.
     pub creations: usize,
     /// Window for `creations`, in seconds.
@@ -285,6 +295,9 @@ pub struct ServerConfig {
     /// Seconds the portal waits for a linked server to answer its heartbeat (or to finish
     /// syncing) before it kills that server so that a new one starts.
     pub heartbeat_timeout_secs: u64,
+    /// Whether colour markup in what players say to each other (`say`, `emote`, `tell`) is
+    /// shown; line breaks and control characters never are.
+    pub player_colour: bool,
 }
 
 impl Default for Config {
@@ -367,6 +380,7 @@ impl Default for Limits {
         Limits {
             max_connections: 1000,
             max_connections_per_address: 20,
+            ipv6_prefix: crate::shared::addr::DEFAULT_IPV6_PREFIX,
             max_line_length: 4096,
             command_rate: 10.0,
             command_burst: 30,
@@ -389,6 +403,9 @@ impl Default for AccountsConfig {
             registration: true,
             login_failures: 5,
             login_failure_window_secs: 300,
+            account_failures: 10,
+            account_failure_window_secs: 900,
+            account_failure_delay_secs: 5,
             creations: 2,
             creation_window_secs: 600,
         }
@@ -400,6 +417,7 @@ impl Default for ServerConfig {
         ServerConfig {
             name: "Portcullis".into(),
             heartbeat_timeout_secs: 20,
+            player_colour: true,
         }
     }
 }
@@ -492,6 +510,7 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         ("limits.input_messages_per_sec", l.input_messages_per_sec),
         ("limits.command_burst", l.command_burst as usize),
         ("accounts.login_failures", c.accounts.login_failures),
+        ("accounts.account_failures", c.accounts.account_failures),
         ("accounts.creations", c.accounts.creations),
         ("ssh.max_auth_attempts", c.ssh.max_auth_attempts),
         ("ssh.auth_timeout_secs", c.ssh.auth_timeout_secs as usize),
@@ -525,6 +544,12 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
                 why: "must be at least 1".into(),
             });
         }
+    }
+    if !(16..=128).contains(&l.ipv6_prefix) {
+        return Err(ConfigError::Value {
+            key: "limits.ipv6_prefix",
+            why: "must be between 16 and 128 bits".into(),
+        });
     }
     if !(64..=1024 * 1024).contains(&l.max_line_length) {
         return Err(ConfigError::Value {
@@ -645,6 +670,13 @@ mod tests {
         let p = write(d.path(), "[limits]\nmax_line_length = 1\n");
         let e = load(&p).unwrap_err().to_string();
         assert!(e.contains("limits.max_line_length"), "{e}");
+        for prefix in ["8", "129"] {
+            let p = write(d.path(), &format!("[limits]\nipv6_prefix = {prefix}\n"));
+            let e = load(&p).unwrap_err().to_string();
+            assert!(e.contains("limits.ipv6_prefix"), "{e}");
+        }
+        let p = write(d.path(), "[limits]\nipv6_prefix = 48\n");
+        assert_eq!(load(&p).unwrap().config.limits.ipv6_prefix, 48);
     }
 
     #[test]

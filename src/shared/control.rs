@@ -1,4 +1,5 @@
-//! The control socket: how `portcullis reload|stop|status` talk to a running portal.
+//! The control socket: how `portcullis reload|stop|status` (and `accounts delete`) talk to a
+//! running portal.
 //!
 //! A Unix socket `control.sock` in the data directory. The client writes one JSON request line,
 //! the portal answers with one JSON response line and closes. Only the local user who can open
@@ -23,6 +24,9 @@ pub enum ControlRequest {
     Reload,
     /// Tell every player, close every connection, stop the server and the portal.
     Stop,
+    /// The CLI deleted this account from the database: log it out everywhere (its sessions are
+    /// told and disconnected) and refuse it to SSH clients that authenticated before.
+    AccountDeleted { account_id: i64, name: String },
 }
 
 /// What the portal answers.
@@ -40,6 +44,9 @@ pub enum ControlResponse {
     },
     /// The portal is stopping.
     Stopping,
+    /// Answer to `account_deleted`: how many of the portal's sessions were logged in as it
+    /// (sessions only authenticated over SSH, not yet started, are refused as well).
+    LoggedOut { sessions: usize },
     /// The request failed.
     Error { message: String },
 }

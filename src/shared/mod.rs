@@ -2,8 +2,9 @@
 //! synced state, [`session::Protocol`], the protocol_flags names), the messages players and
 //! games exchange ([`message`]), what a client can take ([`caps`]), the portal ↔ server
 //! link ([`link`]), the CLI ↔ portal control protocol ([`control`]) and the configuration
-//! ([`config`]).
+//! ([`config`]), and how client addresses are counted by the limits ([`addr`]).
 
+pub mod addr;
 pub mod caps;
 pub mod config;
 pub mod control;

@@ -5,7 +5,8 @@
 //! sequences for a client's colour capability ([`ColourLevel`]). It also owns
 //! stripping markup ([`strip`]), escaping text so it shows literally
 //! ([`escape`]), cleaning text a player typed before others see it
-//! ([`sanitize_input`]) and measuring on-screen width ([`display_width`]).
+//! ([`sanitize_input`]), making it safe to embed in another player's line ([`player_text`])
+//! and measuring on-screen width ([`display_width`]).
 //!
 //! # Markup
 //!
@@ -193,6 +194,61 @@ pub fn sanitize_input(text: &str) -> String {
             _ => Some(c),
         })
         .collect()
+}
+
+/// Makes text one player sends to others safe to embed in their output: it stays on the
+/// line it was put in, so it cannot pass itself off as a line from the server or another
+/// player.
+///
+/// Control characters go as in [`sanitize_input`] (so no escape sequence, carriage return or
+/// cursor movement), every run of whitespace (Unicode line and paragraph separators
+/// included) becomes one space (no padding that wraps onto a fresh-looking row), and the
+/// text codes `|/` (newline), `|-` (tab) and `|_` (space) show literally. With `colour`,
+/// colour codes are kept and closed with `|n` at the end, so they cannot tint what follows;
+/// without it every `|` shows literally.
+pub fn player_text(text: &str, colour: bool) -> String {
+    let clean = sanitize_input(text);
+    let mut flat = String::with_capacity(clean.len());
+    let mut words = clean.split(char::is_whitespace).filter(|w| !w.is_empty());
+    if let Some(first) = words.next() {
+        flat.push_str(first);
+        for w in words {
+            flat.push(' ');
+            flat.push_str(w);
+        }
+    }
+    if !colour {
+        return escape(&flat);
+    }
+    let mut out = String::with_capacity(flat.len() + 4);
+    let mut rest = flat.as_str();
+    while let Some(pos) = rest.find('|') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        match parse_code(after) {
+            Some((Token::Text(_), _)) => {
+                // Shown literally: `||` then the code's letter, left for the next turn.
+                out.push_str("||");
+                rest = after;
+            }
+            Some((_, used)) => {
+                out.push('|');
+                out.push_str(after.get(..used).unwrap_or(""));
+                rest = after.get(used..).unwrap_or("");
+            }
+            None => {
+                // A lone `|` (or an unknown code) is doubled, so that nothing the player
+                // wrote joins with what follows into a code.
+                out.push_str("||");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    if out.contains('|') {
+        out.push_str("|n");
+    }
+    out
 }
 
 /// Escapes markup so that text shows literally (every `|` doubled), for names

@@ -322,6 +322,32 @@ fn sanitize() {
 }
 
 #[test]
+fn player_text_stays_on_its_line() {
+    let forged = "hi|/|rThe server will restart.|n";
+    assert_eq!(
+        player_text(forged, true),
+        "hi||/|rThe server will restart.|n|n"
+    );
+    assert_eq!(
+        strip(&player_text(forged, true)),
+        "hi|/The server will restart."
+    );
+    assert_eq!(
+        player_text(forged, false),
+        "hi||/||rThe server will restart.||n"
+    );
+    assert!(!render(&player_text(forged, true), ColourLevel::TrueColour).contains('\n'));
+    // Tabs, spaces and separators collapse; `|-` and `|_` show literally.
+    assert_eq!(player_text("a \t\u{2028}  b|-c|_d", true), "a b||-c||_d|n");
+    assert_eq!(player_text("x\r\ny\x1b[2J", true), "xy[2J");
+    // A trailing or unknown `|` cannot join the closing reset into a code.
+    assert_eq!(player_text("end|", true), "end|||n");
+    assert_eq!(strip(&player_text("end|", true)), "end|");
+    assert_eq!(player_text("||r", true), "||r|n");
+    assert_eq!(player_text("plain words", true), "plain words");
+}
+
+#[test]
 fn escape_round_trip() {
     let samples = [
         "",

@@ -1,5 +1,6 @@
 //! Player accounts: name and password rules, argon2id password hashing, and
-//! the SQLite-backed [`AccountStore`]; login throttling lives in [`throttle`].
+//! the SQLite-backed [`AccountStore`]; login throttling lives in [`attempts`] (counted in the
+//! same database).
 //!
 //! Invariants kept here:
 //! - Every stored name has passed [`validate_name`]; it is kept as the player
@@ -16,13 +17,13 @@
 //!   server and the command-line tool may open it at the same time; on unix
 //!   it is created with mode 0600 (and a missing parent directory with 0700).
 
+pub mod attempts;
 pub mod ssh_keys;
-pub mod throttle;
 
 #[cfg(test)]
 mod tests;
 
-pub use throttle::Throttle;
+pub use attempts::{Admission, Limit, LoginThrottle, Ticket};
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -43,7 +44,7 @@ pub const MAX_PASSWORD_BYTES: usize = 256;
 pub const RESERVED_NAMES: &[&str] = &["connect", "create", "quit", "help", "look", "who", "new"];
 
 /// The schema this code reads and writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// How long a connection waits for another one's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -282,6 +283,9 @@ impl AccountStore {
         }
         if version < 2 {
             tx.execute_batch(SCHEMA_V2)?;
+        }
+        if version < 3 {
+            tx.execute_batch(attempts::SCHEMA_V3)?;
         }
         if version != SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

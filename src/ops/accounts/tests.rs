@@ -1,5 +1,5 @@
 //! Tests of the account rules and of [`AccountStore`] on real SQLite files in
-//! temporary directories. Throttle tests live beside the throttle.
+//! temporary directories. Throttle tests live beside the throttle (`attempts.rs`).
 
 use super::*;
 use std::path::PathBuf;

@@ -20,6 +20,7 @@ use crate::ops::certs::ReloadableTls;
 use crate::portal::gateway::{Gateway, ToUpstream, UpstreamState};
 use crate::portal::ids::IdAllocator;
 use crate::portal::link_end::LinkTx;
+use crate::shared::addr;
 use crate::shared::config::Limits;
 use crate::shared::control::{ControlResponse, ListenerInfo};
 use crate::shared::link::{AuthMethod, PortalMsg, Start};
@@ -416,7 +417,10 @@ impl Core {
         if self.shutting_down.is_some() {
             return Err("The portal is shutting down.".into());
         }
-        let slot = match self.slots.take(address) {
+        let slot = match self
+            .slots
+            .take(addr::limit_key(address, self.limits.ipv6_prefix))
+        {
             Ok(slot) => slot,
             Err(Full::Total) => {
                 if self.noted.note(&(address.to_string(), Noted::PortalFull)) {

@@ -1,5 +1,5 @@
 //! The operator's requests to the core: `status`, `reload` (the server and the TLS
-//! certificate), `stop`, and shutdown.
+//! certificate), `stop`, a deleted account, and shutdown.
 
 use super::{Core, ServerLink, ServerStatus, close};
 use crate::shared::control::{
@@ -7,6 +7,9 @@ use crate::shared::control::{
 };
 use crate::shared::link::PortalMsg;
 use std::time::Instant;
+
+/// What a session of a deleted account is told as it is disconnected.
+pub(crate) const ACCOUNT_DELETED: &str = "Your account has been deleted.";
 use tokio::sync::oneshot;
 
 impl Core {
@@ -45,6 +48,35 @@ impl Core {
                 let _ = reply.send(ControlResponse::Stopping);
                 self.shutdown("stop requested");
             }
+            ControlRequest::AccountDeleted { account_id, name } => {
+                let _ = reply.send(self.account_deleted(account_id, &name));
+            }
+        }
+    }
+
+    /// The operator deleted an account. The server owns login state, so a linked server is
+    /// told (it disconnects the account's sessions, those that only authenticated over SSH
+    /// included); with none linked, the portal disconnects the sessions it knows are logged
+    /// in as it, and a server that links later refuses the rest (it checks the accounts).
+    fn account_deleted(&mut self, account_id: i64, name: &str) -> ControlResponse {
+        let ids: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| e.session.data.account_id == Some(account_id))
+            .map(|(id, _)| *id)
+            .collect();
+        tracing::info!(account = %name, account_id, sessions = ids.len(), "account deleted; logging it out");
+        if matches!(self.link, ServerLink::Down) {
+            for id in &ids {
+                if let Some(e) = self.sessions.get_mut(id) {
+                    close(e, ACCOUNT_DELETED.into());
+                }
+            }
+        } else {
+            self.to_server(PortalMsg::AccountDeleted { account_id });
+        }
+        ControlResponse::LoggedOut {
+            sessions: ids.len(),
         }
     }
 

@@ -35,7 +35,8 @@ pub async fn accept_loop(
     );
     let proxies = crate::portal::proxy_in::TrustedProxies::of(&shared.limits);
     crate::portal::accept_each(listener, stop, proxies, |stream, peer| {
-        let slot = match handshakes.take(peer.ip()) {
+        let key = crate::shared::addr::limit_key(peer.ip(), shared.limits.ipv6_prefix);
+        let slot = match handshakes.take(key) {
             Ok(slot) => slot,
             Err(Full::Total) => {
                 tracing::warn!(%peer, "too many tls handshakes in progress; closed");

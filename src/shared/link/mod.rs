@@ -159,6 +159,9 @@ pub enum PortalMsg {
         seq: u64,
         start: Start,
     },
+    /// The operator deleted this account: log out and disconnect its sessions, and refuse it
+    /// to sessions that authenticated as it but have not started yet.
+    AccountDeleted { account_id: i64 },
     /// The portal learnt something about a client (NAWS, TTYPE, CHARSET …): a partial
     /// protocol_flags update to merge. Login state is the server's and is not carried here.
     SyncOne {

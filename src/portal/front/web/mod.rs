@@ -167,7 +167,10 @@ pub async fn accept_loop(
         let taken = if shared.config.trusted_proxies.contains(&peer.ip()) {
             shared.connections.take_unlimited_key(peer.ip())
         } else {
-            shared.connections.take(peer.ip())
+            shared.connections.take(crate::shared::addr::limit_key(
+                peer.ip(),
+                shared.limits.ipv6_prefix,
+            ))
         };
         let slot = match taken {
             Ok(slot) => slot,
