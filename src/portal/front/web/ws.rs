@@ -38,6 +38,8 @@ pub const JSON: &str = "portcullis.json";
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// How long one write may stall before the connection is given up (the session stays).
 const WRITE_STALL: Duration = Duration::from_secs(10);
+/// Bytes of frames gathered before tungstenite writes them to the socket.
+const WRITE_BATCH: usize = 16 * 1024;
 
 /// Which way frames are read and written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,13 +118,10 @@ pub async fn upgrade<S>(
     if stream.write_all(head.as_bytes()).await.is_err() {
         return;
     }
-    let limit = shared.config.max_message_bytes;
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(limit))
-        .max_frame_size(Some(limit))
-        .read_buffer_size(1024)
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(limit.max(shared.limits.output_buffer_bytes) * 2);
+    let config = frame_config(
+        shared.config.max_message_bytes,
+        shared.limits.output_buffer_bytes,
+    );
     let mut ws =
         WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await;
 
@@ -158,6 +157,23 @@ pub async fn upgrade<S>(
     run(ws, session, mode, resumed, shared)
         .instrument(span)
         .await;
+}
+
+/// tungstenite's settings for one connection, from `[web] max_message_bytes` (the largest
+/// message read) and `[limits] output_buffer_bytes` (the largest a session's queued output,
+/// and so any one message written, can be).
+///
+/// tungstenite asserts that its write buffer's bound is above the batch it gathers before
+/// writing; the bound is the batch plus room for the largest message twice over, so it holds
+/// for every pair of values, whatever the config says.
+fn frame_config(max_message_bytes: usize, output_buffer_bytes: usize) -> WebSocketConfig {
+    let largest = max_message_bytes.max(output_buffer_bytes);
+    WebSocketConfig::default()
+        .max_message_size(Some(max_message_bytes))
+        .max_frame_size(Some(max_message_bytes))
+        .read_buffer_size(1024)
+        .write_buffer_size(WRITE_BATCH)
+        .max_write_buffer_size(WRITE_BATCH.saturating_add(largest.saturating_mul(2)))
 }
 
 fn close(code: CloseCode, reason: &str) -> CloseFrame {
@@ -391,6 +407,55 @@ mod tests {
         );
         assert_eq!(terminal_text(&Message::new("Char.Vitals")), None);
         assert_eq!(terminal_text(&Message::new("server_status")), None);
+    }
+
+    /// Every accepted corner of the two keys the WebSocket settings come from makes settings
+    /// tungstenite takes (it asserts on some) and that carry a message as large as a session
+    /// may queue.
+    #[tokio::test]
+    async fn every_accepted_buffer_corner_makes_a_working_websocket() {
+        use crate::shared::config::{Config, MIN_OUTPUT_BUFFER_BYTES, validate};
+        let messages = [0, 1, 1023, 1024, 4096, 8192, 16 * 1024 * 1024, usize::MAX];
+        let outputs = [
+            0,
+            1,
+            MIN_OUTPUT_BUFFER_BYTES - 1,
+            MIN_OUTPUT_BUFFER_BYTES,
+            8192,
+            WRITE_BATCH,
+            1024 * 1024,
+            usize::MAX,
+        ];
+        let mut accepted = 0;
+        for max_message_bytes in messages {
+            for output_buffer_bytes in outputs {
+                let mut c = Config::default();
+                c.web.max_message_bytes = max_message_bytes;
+                c.limits.output_buffer_bytes = output_buffer_bytes;
+                if validate(&c).is_err() {
+                    continue;
+                }
+                accepted += 1;
+                let config = frame_config(max_message_bytes, output_buffer_bytes);
+                let (a, b) = tokio::io::duplex(64 * 1024);
+                let mut server =
+                    WebSocketStream::from_raw_socket(a, Role::Server, Some(config)).await;
+                let mut client = WebSocketStream::from_raw_socket(b, Role::Client, None).await;
+                // The largest message that fits the session's queue (bounded for the test).
+                let text = "x".repeat(output_buffer_bytes.min(4 * 1024 * 1024) - 16);
+                let (sent, got) =
+                    tokio::join!(server.send(WsMessage::text(text.clone())), client.next());
+                assert!(
+                    sent.is_ok(),
+                    "{max_message_bytes}/{output_buffer_bytes}: {sent:?}"
+                );
+                match got {
+                    Some(Ok(WsMessage::Text(t))) => assert_eq!(t.len(), text.len()),
+                    other => panic!("{max_message_bytes}/{output_buffer_bytes}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(accepted, 4 * 5);
     }
 
     #[test]
