@@ -31,3 +31,50 @@ fn smallest_accepted_buffers_serve_telnet_and_websocket() {
     assert_eq!(p.log.count("panicked"), 0, "{}", p.log.lines().join("\n"));
     drop(t);
 }
+
+/// A long-poll client that never acknowledges an answer (before logging in: `ping` is all it
+/// needs) cannot make the portal hold more than `output_buffer_bytes` for it: once the answer
+/// it keeps asking for again passes the bound, its session is closed like a stalled reader's,
+/// with a log line; a neighbour is unaffected.
+#[test]
+fn unacknowledged_long_poll_answers_are_bounded() {
+    const LIMIT: usize = 64 * 1024;
+    let p = Portcullis::start_web(
+        &format!(
+            "[limits]\noutput_buffer_bytes = {LIMIT}\ncommand_rate = 1000.0\ncommand_burst = 1000\n"
+        ),
+        "poll_timeout_secs = 5\n",
+    );
+    let mut neighbour = p.telnet();
+    neighbour.expect("> ");
+    let attacker = AjaxClient::open(p.web_port());
+    let payload = "x".repeat(8 * 1024);
+    let mut largest = 0;
+    let mut ended = None;
+    for _ in 0..4 * LIMIT / payload.len() {
+        let r = attacker.input(&serde_json::json!([["ping", [payload], {}]]));
+        if r.status != 204 {
+            ended = Some(r);
+            break;
+        }
+        // Always acknowledges batch 0, which never exists: every answer is kept and sent again.
+        let r = attacker.post_with("/ajax/poll", b"", &[("X-Portcullis-Ack", "0")]);
+        if r.status != 200 {
+            ended = Some(r);
+            break;
+        }
+        largest = largest.max(r.body.len());
+    }
+    let ended = ended.unwrap_or_else(|| {
+        panic!("the session was never closed; the last answer held {largest} bytes (limit {LIMIT})")
+    });
+    let why = ended.assert_error(410);
+    assert!(why.contains("output buffer overflow"), "{why}");
+    assert!(
+        largest <= LIMIT,
+        "an answer of {largest} bytes passed the {LIMIT}-byte bound"
+    );
+    p.log.wait_for("long-poll client too far behind");
+    neighbour.send_line("look");
+    neighbour.expect("> ");
+}
