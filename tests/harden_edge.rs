@@ -78,3 +78,83 @@ fn unacknowledged_long_poll_answers_are_bounded() {
     neighbour.send_line("look");
     neighbour.expect("> ");
 }
+
+/// A TCP connection to 127.0.0.1:`port` with a small receive buffer, so a client that stops
+/// reading fills the path to it quickly.
+fn connect_small_window(port: u16) -> std::net::TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.set_recv_buffer_size(4096).unwrap();
+        s.connect(([127, 0, 0, 1], port).into()).await.unwrap()
+    });
+    let s = s.into_std().unwrap();
+    s.set_nonblocking(false).unwrap();
+    s
+}
+
+/// A WebSocket client that stops reading is dropped within the write-stall bound, whichever
+/// write it stops in: here the messages sent again to a page that resumes its session (which
+/// had no bound), after it asked for plenty of output (pings, before logging in) and
+/// acknowledged none. A neighbour is served meanwhile.
+#[test]
+fn websocket_client_that_never_reads_is_dropped_and_neighbours_are_served() {
+    let p = Portcullis::start_web(
+        "[limits]\noutput_buffer_bytes = 33554432\ncommand_rate = 100000.0\ncommand_burst = 100000\n",
+        "",
+    );
+    let port = p.web_port();
+    let mut bob = p.web_player("bob");
+
+    // Plenty of output, kept by the portal until acknowledged (the first ack turns that on).
+    let mut attacker = WebClient::connect(port, "/ws", &[]).unwrap();
+    let token = attacker.session()["token"].as_str().unwrap().to_string();
+    attacker.send("ack", serde_json::json!([0]), serde_json::json!({}));
+    const PINGS: usize = 400;
+    let payload = "y".repeat(32 * 1024);
+    for _ in 0..PINGS {
+        attacker.send("ping", serde_json::json!([payload]), serde_json::json!({}));
+        attacker.wait_named("ping");
+    }
+    attacker.drop_connection();
+
+    // Back, with a small window, asking for all of it again, and reading nothing.
+    let stream = connect_small_window(port);
+    let raw = stream.try_clone().unwrap();
+    let (_ws, _) = tungstenite::client(
+        format!("ws://127.0.0.1:{port}/ws?token={token}&seen=0"),
+        stream,
+    )
+    .unwrap_or_else(|e| panic!("websocket handshake failed: {e}"));
+    let started = std::time::Instant::now();
+
+    bob.line("say still here");
+    bob.expect("You say, \"still here\"");
+
+    p.log.wait_for("websocket write stalled");
+    let took = started.elapsed();
+    assert!(took < WAIT, "dropped only after {took:?}");
+    // The portal closed the connection: what it had written drains, then the end.
+    raw.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut r = &raw;
+    loop {
+        match std::io::Read::read(&mut r, &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                assert_ne!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock,
+                    "the connection stayed open"
+                );
+                break;
+            }
+        }
+    }
+    bob.line("say after");
+    bob.expect("You say, \"after\"");
+}

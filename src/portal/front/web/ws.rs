@@ -18,6 +18,7 @@ use super::input::FromPage;
 use super::session::{Frame, WebSession};
 use crate::shared::message::Message;
 use crate::shared::session::Protocol;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
@@ -36,7 +37,8 @@ pub const TERMINAL: &str = "terminal.mudstandards.org";
 pub const JSON: &str = "portcullis.json";
 /// Pings a quiet connection this often, so dead ones are noticed and proxies keep it open.
 const PING_EVERY: Duration = Duration::from_secs(30);
-/// How long one write may stall before the connection is given up (the session stays).
+/// How long one write (a message, a batch's flush, a ping, the close) may stall before the
+/// connection is given up (the session stays).
 const WRITE_STALL: Duration = Duration::from_secs(10);
 /// Bytes of frames gathered before tungstenite writes them to the socket.
 const WRITE_BATCH: usize = 16 * 1024;
@@ -122,7 +124,7 @@ pub async fn upgrade<S>(
         shared.config.max_message_bytes,
         shared.limits.output_buffer_bytes,
     );
-    let mut ws =
+    let ws =
         WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await;
 
     let was_resumed = resumed.is_some();
@@ -146,8 +148,11 @@ pub async fn upgrade<S>(
                     Mode::Json => Frame::new(m).json,
                     Mode::Terminal => format!("{reason}\r\n"),
                 };
-                let _ = ws.send(WsMessage::text(out)).await;
-                let _ = ws.close(Some(close(CloseCode::Again, &reason))).await;
+                let (sink, _) = ws.split();
+                let mut sink = Writer { sink };
+                if sink.send(WsMessage::text(out)).await.is_ok() {
+                    sink.close(Some(close(CloseCode::Again, &reason))).await;
+                }
                 return;
             }
         },
@@ -188,6 +193,72 @@ fn close(code: CloseCode, reason: &str) -> CloseFrame {
     }
 }
 
+/// Why writing to a WebSocket ended the connection.
+#[derive(Debug, thiserror::Error)]
+enum WriteEnd {
+    /// The connection failed (reset, closed, or tungstenite refused the message).
+    #[error("websocket write failed: {0}")]
+    Failed(tokio_tungstenite::tungstenite::Error),
+    /// The peer stopped reading: a write made no progress for [`WRITE_STALL`].
+    #[error("websocket write stalled")]
+    Stalled,
+}
+
+/// The writing half of a WebSocket: every write is bounded by [`WRITE_STALL`], so a peer that
+/// stops reading costs a connection at most that long, whichever write it stops in.
+struct Writer<S> {
+    sink: SplitSink<WebSocketStream<S>, WsMessage>,
+}
+
+impl<S> Writer<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    async fn bounded(
+        write: impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<(), WriteEnd> {
+        match tokio::time::timeout(WRITE_STALL, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(WriteEnd::Failed(e)),
+            Err(_) => Err(WriteEnd::Stalled),
+        }
+    }
+
+    /// Writes one message and flushes.
+    async fn send(&mut self, m: WsMessage) -> Result<(), WriteEnd> {
+        Self::bounded(self.sink.send(m)).await
+    }
+
+    /// Queues one message (written once enough are queued, or on [`Writer::flush`]).
+    async fn feed(&mut self, m: WsMessage) -> Result<(), WriteEnd> {
+        Self::bounded(self.sink.feed(m)).await
+    }
+
+    /// Writes everything queued.
+    async fn flush(&mut self) -> Result<(), WriteEnd> {
+        Self::bounded(self.sink.flush()).await
+    }
+
+    /// Sends a close frame (if there is one) and closes the connection.
+    async fn close(mut self, frame: Option<CloseFrame>) {
+        if let Some(frame) = frame {
+            let _ = self.send(WsMessage::Close(Some(frame))).await;
+        }
+        let _ = Self::bounded(self.sink.close()).await;
+    }
+}
+
+/// Logs why writing ended the connection.
+fn log_write_end(e: &WriteEnd) {
+    match e {
+        WriteEnd::Stalled => tracing::info!(
+            stall_secs = WRITE_STALL.as_secs(),
+            "websocket write stalled; dropping the connection (the session waits)"
+        ),
+        WriteEnd::Failed(e) => tracing::info!(error = %e, "websocket write failed"),
+    }
+}
+
 /// Carries one session over one WebSocket until either ends.
 async fn run<S>(
     ws: WebSocketStream<S>,
@@ -198,7 +269,8 @@ async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut sink, mut source) = ws.split();
+    let (sink, mut source) = ws.split();
+    let mut sink = Writer { sink };
     let mut attachment = session.attach();
     let generation = attachment.generation;
     if resumed.is_some() {
@@ -216,11 +288,8 @@ async fn run<S>(
         hello.insert("protocol".into(), Value::from(session.protocol.key()));
         hello.insert("name".into(), Value::from(shared.name.clone()));
         let m = super::PageControl::Session(hello).message();
-        if sink
-            .send(WsMessage::text(Frame::new(m).json))
-            .await
-            .is_err()
-        {
+        if let Err(e) = sink.send(WsMessage::text(Frame::new(m).json)).await {
+            log_write_end(&e);
             return;
         }
         // What the page missed when its last connection died is sent again, first.
@@ -229,12 +298,19 @@ async fn run<S>(
             if !again.is_empty() {
                 tracing::info!(messages = again.len(), "sending again what the page missed");
             }
+            let mut written = Ok(());
             for json in again {
-                if sink.feed(WsMessage::text(json)).await.is_err() {
-                    return;
+                written = sink.feed(WsMessage::text(json)).await;
+                if written.is_err() {
+                    break;
                 }
             }
-            if sink.flush().await.is_err() {
+            let written = match written {
+                Ok(()) => sink.flush().await,
+                stopped => stopped,
+            };
+            if let Err(e) = written {
+                log_write_end(&e);
                 return;
             }
             if gap {
@@ -257,6 +333,7 @@ async fn run<S>(
             if mode == Mode::Json {
                 session.ws_sending(&taken.frames);
             }
+            let mut written = Ok(());
             for f in &taken.frames {
                 let out = match mode {
                     Mode::Json => f.json.clone(),
@@ -265,22 +342,18 @@ async fn run<S>(
                         None => continue,
                     },
                 };
-                if sink.feed(WsMessage::text(out)).await.is_err() {
+                written = sink.feed(WsMessage::text(out)).await;
+                if written.is_err() {
                     break;
                 }
             }
-            match tokio::time::timeout(WRITE_STALL, sink.flush()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::info!(error = %e, "websocket write failed");
-                    break None;
-                }
-                Err(_) => {
-                    tracing::info!(
-                        "websocket write stalled; dropping the connection (the session waits)"
-                    );
-                    break None;
-                }
+            let written = match written {
+                Ok(()) => sink.flush().await,
+                stopped => stopped,
+            };
+            if let Err(e) = written {
+                log_write_end(&e);
+                break None;
             }
         }
         if let Some(reason) = taken.closed {
@@ -289,7 +362,8 @@ async fn run<S>(
         tokio::select! {
             r = attachment.changes.changed() => if r.is_err() { break None },
             _ = ping.tick() => {
-                if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
+                if let Err(e) = sink.send(WsMessage::Ping(Default::default())).await {
+                    log_write_end(&e);
                     break None;
                 }
             }
@@ -362,10 +436,7 @@ async fn run<S>(
         // Nothing can come back to a terminal session: it ends with its connection.
         session.end("connection closed");
     }
-    if let Some(frame) = end {
-        let _ = tokio::time::timeout(WRITE_STALL, sink.send(WsMessage::Close(Some(frame)))).await;
-    }
-    let _ = tokio::time::timeout(WRITE_STALL, sink.close()).await;
+    sink.close(end).await;
     if session.closed().is_none() {
         tracing::info!(
             grace_secs = shared.config.reconnect_grace_secs,
