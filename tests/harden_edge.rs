@@ -158,3 +158,59 @@ fn websocket_client_that_never_reads_is_dropped_and_neighbours_are_served() {
     bob.line("say after");
     bob.expect("You say, \"after\"");
 }
+
+/// A phone that changes networks comes back to its session from a new address (it was
+/// refused with 403, which the page took as the end). The token is replaced on every resume:
+/// the one it came back with is spent once the page uses the new one, so a token seen in a
+/// URL does not open the session later; and the change of address is logged.
+#[test]
+fn a_web_session_resumes_from_a_new_address_with_a_new_token() {
+    let new_address: std::net::IpAddr = [127, 0, 0, 2].into();
+    let p = Portcullis::start_web("", "poll_timeout_secs = 1\n");
+    let port = p.web_port();
+    let mut phone = p.web_player("alice");
+    let first = phone.session()["token"].as_str().unwrap().to_string();
+    phone.drop_connection();
+
+    let mut phone = WebClient::connect_from(
+        Some(new_address),
+        port,
+        &format!("/ws?token={first}&seen=0"),
+        &[],
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "resume from a new address refused: {}",
+            describe_ws_error(&e)
+        )
+    });
+    let s = phone.session();
+    assert_eq!(s["resumed"], true, "{s}");
+    let second = s["token"].as_str().unwrap().to_string();
+    assert_ne!(second, first, "the token was not replaced");
+    phone.line("say on the train");
+    phone.expect("You say, \"on the train\"");
+    p.log.wait_for("browser session used from a new address");
+    assert_eq!(p.log.count(&first), 0, "a token reached the log");
+
+    // The page uses its new token (another network change); the first one is spent now.
+    phone.drop_connection();
+    let mut phone = WebClient::connect(port, &format!("/ws?token={second}&seen=0"), &[]).unwrap();
+    assert_eq!(phone.session()["resumed"], true);
+    let mut thief = WebClient::connect(port, &format!("/ws?token={first}"), &[]).unwrap();
+    assert_eq!(
+        thief.session()["resumed"],
+        false,
+        "a spent token opened the session"
+    );
+    phone.line("say still mine");
+    phone.expect("You say, \"still mine\"");
+
+    // Long-poll: a poll from a new address is served too.
+    let mut a = AjaxClient::open(port);
+    a.expect("> ");
+    a.from = Some(new_address);
+    a.lines(&["look"]);
+    let r = a.poll_raw();
+    assert_eq!(r.status, 200, "{}", r.describe());
+}

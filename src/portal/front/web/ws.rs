@@ -13,7 +13,6 @@
 
 use super::WebShared;
 use super::http::{Request, Response};
-use super::hub::Lookup;
 use super::input::FromPage;
 use super::session::{Frame, WebSession};
 use crate::shared::message::Message;
@@ -86,21 +85,17 @@ pub async fn upgrade<S>(
     } else {
         Mode::Json
     };
-    // A token names the session to resume (JSON only); one from another address is refused
-    // before anything is switched.
+    // A token names the session to resume (JSON only); it is spent, and the page learns the
+    // new one from the `session` message.
     let mut resumed = None;
     if let (Mode::Json, Some(token)) = (mode, req.query_param("token").filter(|t| !t.is_empty())) {
         match shared.hub.find(token, ip) {
-            Ok(s) => resumed = Some(s),
-            Err(Lookup::Unknown) => {
-                tracing::info!(%ip, "websocket resume with an unknown or expired token; new session");
+            Some(s) => {
+                shared.hub.rotate(&s);
+                resumed = Some(s);
             }
-            Err(Lookup::WrongAddress { owner }) => {
-                tracing::warn!(%ip, %owner, "session token used from another address; refused");
-                let _ = stream
-                    .write_all(&refuse(403, "this session belongs to another address"))
-                    .await;
-                return;
+            None => {
+                tracing::info!(%ip, "websocket resume with an unknown or expired token; new session");
             }
         }
     }
@@ -278,7 +273,7 @@ async fn run<S>(
     }
     if mode == Mode::Json {
         let mut hello = Map::new();
-        hello.insert("token".into(), Value::from(session.token.clone()));
+        hello.insert("token".into(), Value::from(session.token()));
         hello.insert(
             "grace_secs".into(),
             Value::from(shared.config.reconnect_grace_secs),

@@ -105,13 +105,23 @@ impl State {
     }
 }
 
+/// What finds a session and where it was last used from; the hub changes both.
+#[derive(Debug)]
+struct Key {
+    /// The token that finds it (a new one on every resume).
+    token: String,
+    /// The token before the last resume, which still finds it until the page shows it has
+    /// the new one (the answer carrying it may be lost).
+    previous: Option<String>,
+    /// The address it was last used from.
+    address: IpAddr,
+}
+
 /// One browser session.
 #[derive(Debug)]
 pub struct WebSession {
-    /// The token that finds it.
-    pub token: String,
-    /// The address that opened it (and the only one that may resume it).
-    pub address: IpAddr,
+    /// Its token and address.
+    key: Mutex<Key>,
     /// The transport that opened it: WebSocket or long-poll.
     pub protocol: Protocol,
     /// Where the page's input goes.
@@ -152,8 +162,11 @@ impl WebSession {
         limit: usize,
     ) -> Self {
         WebSession {
-            token,
-            address,
+            key: Mutex::new(Key {
+                token,
+                previous: None,
+                address,
+            }),
             protocol,
             input,
             state: Mutex::new(State::new(Some(Instant::now()))),
@@ -186,6 +199,53 @@ impl WebSession {
     /// The bound on queued output, in bytes.
     pub(super) fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// The token that finds it now.
+    pub fn token(&self) -> String {
+        self.key().token.clone()
+    }
+
+    /// The address it was last used from.
+    pub fn address(&self) -> IpAddr {
+        self.key().address
+    }
+
+    /// Gives it a new token; the old one stays usable until [`WebSession::forget_previous`].
+    /// Returns the token that stops working now (the one before the old), if any.
+    pub(super) fn set_token(&self, token: String) -> Option<String> {
+        let mut k = self.key();
+        let old = std::mem::replace(&mut k.token, token);
+        k.previous.replace(old)
+    }
+
+    /// The page used the current token: the previous one stops working; it is returned.
+    pub(super) fn forget_previous(&self, used: &str) -> Option<String> {
+        let mut k = self.key();
+        if k.token == used {
+            k.previous.take()
+        } else {
+            None
+        }
+    }
+
+    /// Every token that finds it now.
+    pub(super) fn tokens(&self) -> Vec<String> {
+        let k = self.key();
+        k.previous
+            .iter()
+            .cloned()
+            .chain([k.token.clone()])
+            .collect()
+    }
+
+    /// Records the address it is used from now; the one before.
+    pub(super) fn set_address(&self, address: IpAddr) -> IpAddr {
+        std::mem::replace(&mut self.key().address, address)
+    }
+
+    fn key(&self) -> MutexGuard<'_, Key> {
+        self.key.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
