@@ -214,3 +214,96 @@ fn a_web_session_resumes_from_a_new_address_with_a_new_token() {
     let r = a.poll_raw();
     assert_eq!(r.status, 200, "{}", r.describe());
 }
+
+/// The session-id mark survives a power cut: after the counter file is renamed into place,
+/// the directory that holds it is synced (a rename is only durable then), before the portal
+/// hands out ids. Watched with `strace` on the real binary.
+#[test]
+fn the_session_id_mark_is_durable_once_renamed() {
+    if std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("strace is not installed; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, test_config("")).unwrap();
+    let trace = dir.path().join("trace.txt");
+    let mut child = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,rename,renameat,renameat2,fsync,close",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(BIN)
+        .arg("start")
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::attach(child.stderr.take().unwrap());
+    let started = log.wait_for("portal started");
+    let pid: i32 = started
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("pid="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {started:?}"));
+    log.wait_for("server synced");
+    // Stop the portal itself (strace ends with it).
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    wait_exit(&mut child);
+
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let lines: Vec<&str> = trace.lines().collect();
+    let renamed = lines
+        .iter()
+        .position(|l| l.contains("rename") && l.contains("session-ids.tmp"))
+        .unwrap_or_else(|| panic!("no rename of the id mark in the trace:\n{trace}"));
+    // The portal (the process that renamed, not the server child whose SQLite syncs the same
+    // directory) opens the directory after the rename and syncs that descriptor.
+    let pid = lines[renamed].split_whitespace().next().unwrap();
+    let after: Vec<&str> = lines[renamed..]
+        .iter()
+        .filter(|l| l.split_whitespace().next() == Some(pid))
+        .cloned()
+        .collect();
+    let synced = after.iter().enumerate().any(|(k, open)| {
+        let Some(fd) = open
+            .contains(&format!("openat(AT_FDCWD, \"{data}\""))
+            .then(|| open.rsplit("= ").next())
+            .flatten()
+            .and_then(|fd| fd.trim().parse::<i32>().ok())
+        else {
+            return false;
+        };
+        after[k..]
+            .iter()
+            .take_while(|l| !l.contains(&format!("close({fd})")))
+            .any(|l| l.contains(&format!("fsync({fd})")))
+    });
+    assert!(
+        synced,
+        "the data directory was not synced after the rename:\n{}",
+        lines[renamed..]
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
