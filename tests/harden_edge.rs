@@ -307,3 +307,47 @@ fn the_session_id_mark_is_durable_once_renamed() {
             .join("\n")
     );
 }
+
+/// `portcullis start` under `ulimit -n 64` with room configured for 1,000 connections: it
+/// refuses to start with an error that names the key and the limit (it used to start, and
+/// refuse every player past ~60 with EMFILE). With only the soft limit low, it raises it to
+/// the hard limit and starts.
+#[test]
+fn the_open_file_limit_is_raised_or_the_start_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, test_config("[limits]\nmax_connections = 1000\n")).unwrap();
+    let under = |ulimit: &str| {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "ulimit {ulimit} 64 && exec \"$0\" start --config \"$1\""
+            ))
+            .arg(BIN)
+            .arg(&config)
+            .env("RUST_LOG", "info");
+        cmd
+    };
+
+    let out = run_limited(&mut under("-n"), None, WAIT);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "started under ulimit -n 64:\n{err}");
+    for what in ["limits.max_connections = 1000", "RLIMIT_NOFILE", "64"] {
+        assert!(
+            err.contains(what),
+            "the error does not say {what:?}:\n{err}"
+        );
+    }
+
+    // Only the soft limit is low: raised, and the portal starts.
+    let mut child = under("-S -n")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::attach(child.stderr.take().unwrap());
+    log.wait_for("raised the open-file limit");
+    log.wait_for("server synced");
+    terminate(&mut child);
+}
