@@ -351,3 +351,50 @@ fn the_open_file_limit_is_raised_or_the_start_refused() {
     log.wait_for("server synced");
     terminate(&mut child);
 }
+
+/// An attacker that opens SSH connections from one address and stops after the key-exchange
+/// offer (KEXINIT) holds at most a few of them: with `max_connections` no larger than what one
+/// address may hold, it used to take every place and lock a neighbour out. And the offer has
+/// no key exchange a stranger could make expensive (8192-bit group 18, GEX).
+#[test]
+fn stalled_ssh_handshakes_cannot_lock_out_a_neighbour() {
+    use std::io::{Read, Write};
+    let p =
+        Portcullis::start_ssh("[limits]\nmax_connections = 20\nmax_connections_per_address = 20\n");
+    let ssh_port = p.ssh_port.unwrap();
+    p.account("bob");
+
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", ssh_port)).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(b"SSH-2.0-stall\r\n").unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The version line and the server's KEXINIT (or the end, when refused).
+        while !String::from_utf8_lossy(&got).contains("curve25519") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let offer = String::from_utf8_lossy(&got).into_owned();
+        if offer.contains("curve25519") {
+            for expensive in [
+                "diffie-hellman-group18",
+                "group-exchange",
+                "diffie-hellman-group17",
+            ] {
+                assert!(!offer.contains(expensive), "{expensive} offered: {offer:?}");
+            }
+        }
+        held.push(s);
+    }
+    p.log.wait_for("too many unauthenticated from this address");
+
+    let mut bob = Telnet::from_stream(connect_from(Some([127, 0, 0, 2].into()), p.port));
+    bob.expect("> ");
+    bob.send_line("connect bob secret-bob");
+    bob.expect("Welcome, bob.");
+    drop(held);
+}

@@ -218,6 +218,10 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
             anyone: cfg.gateway.enabled
                 && cfg.gateway.ssh_auth == crate::shared::config::SshAuth::None,
             auth_timeout: Duration::from_secs(cfg.ssh.auth_timeout_secs),
+            handshakes: crate::portal::slots::Slots::new(
+                cfg.limits.max_connections,
+                ssh::HANDSHAKES_PER_ADDRESS,
+            ),
         };
         ssh_listener = Some((l, shared));
     }
