@@ -1,8 +1,8 @@
 //! Session ids that are never reused, not even across portal restarts (Evennia #2055).
 //!
 //! The portal reserves ids in blocks: the file `session-ids` in the data directory holds the
-//! first id of the next unreserved block, written (and synced to disk) before any id of the
-//! current block is handed out. A portal that restarts starts at that mark, so it skips at most
+//! first id of the next unreserved block, written (and synced to disk, the file and then the
+//! directory that holds its new name) before any id of the current block is handed out. A portal that restarts starts at that mark, so it skips at most
 //! the unused rest of one block and never repeats an id.
 
 use std::io::Write;
@@ -53,6 +53,13 @@ impl IdAllocator {
             f.sync_all()?;
         }
         std::fs::rename(&tmp, &self.path)?;
+        // The rename is durable only once the directory holding it is synced: without this, a
+        // power cut could bring back the old mark and ids would be handed out twice.
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)?.sync_all()?;
         self.reserved_until = until;
         Ok(())
     }

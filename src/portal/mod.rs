@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod core;
+pub mod fd_limit;
 pub mod flags;
 pub mod front;
 pub mod gateway;
@@ -59,6 +60,20 @@ pub enum PortalError {
     /// Another portal already runs on this data directory.
     #[error("a portal is already running on {0} (it holds portal.lock)")]
     AlreadyRunning(String),
+    /// The open-file limit cannot hold the configured connections.
+    #[error(
+        "limits.max_connections = {max_connections} needs about {needed} open files, but this process may open only {limit} (RLIMIT_NOFILE, hard limit {hard}); raise it (ulimit -n, systemd LimitNOFILE=) or lower limits.max_connections"
+    )]
+    FileLimit {
+        /// `limits.max_connections`.
+        max_connections: usize,
+        /// Descriptors the portal may need.
+        needed: u64,
+        /// The soft limit after raising it.
+        limit: u64,
+        /// The hard limit.
+        hard: u64,
+    },
     /// The data directory or a state file is unusable.
     #[error("{what} {path}: {cause}")]
     State {
@@ -139,6 +154,7 @@ async fn bind(
 /// Runs the portal until it is stopped. With `supervise`, the server runs as a child.
 pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
     let cfg = &loaded.config;
+    fd_limit::ensure(cfg)?;
     ensure_data_dir(loaded.data_dir())?;
     let _lock = lock_data_dir(loaded.data_dir())?;
     let control_path = loaded.control_socket();
@@ -205,6 +221,10 @@ pub async fn run(loaded: Loaded, supervise: bool) -> Result<(), PortalError> {
             anyone: cfg.gateway.enabled
                 && cfg.gateway.ssh_auth == crate::shared::config::SshAuth::None,
             auth_timeout: Duration::from_secs(cfg.ssh.auth_timeout_secs),
+            handshakes: crate::portal::slots::Slots::new(
+                cfg.limits.max_connections,
+                ssh::HANDSHAKES_PER_ADDRESS,
+            ),
         };
         ssh_listener = Some((l, shared));
     }

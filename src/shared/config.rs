@@ -491,7 +491,12 @@ fn flatten(e: figment::Error) -> String {
         .join("; ")
 }
 
-fn validate(c: &Config) -> Result<(), ConfigError> {
+/// The smallest `limits.output_buffer_bytes` accepted: below it the connection screen alone,
+/// as a browser gets it (JSON), overflows the buffer.
+pub const MIN_OUTPUT_BUFFER_BYTES: usize = 4096;
+
+/// Checks values and combinations that parse but make no sense.
+pub fn validate(c: &Config) -> Result<(), ConfigError> {
     let l = &c.limits;
     let positive = [
         ("limits.max_connections", l.max_connections),
@@ -499,7 +504,6 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             "limits.max_connections_per_address",
             l.max_connections_per_address,
         ),
-        ("limits.output_buffer_bytes", l.output_buffer_bytes),
         ("limits.input_buffer_lines", l.input_buffer_lines),
         ("limits.input_bytes_per_sec", l.input_bytes_per_sec),
         ("limits.input_buffer_bytes", l.input_buffer_bytes),
@@ -549,6 +553,14 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::Value {
             key: "limits.ipv6_prefix",
             why: "must be between 16 and 128 bits".into(),
+        });
+    }
+    if l.output_buffer_bytes < MIN_OUTPUT_BUFFER_BYTES {
+        return Err(ConfigError::Value {
+            key: "limits.output_buffer_bytes",
+            why: format!(
+                "must be at least {MIN_OUTPUT_BUFFER_BYTES} bytes (a session must hold a screenful of output, or every player is cut off at the connection screen)"
+            ),
         });
     }
     if !(64..=1024 * 1024).contains(&l.max_line_length) {
@@ -677,6 +689,9 @@ mod tests {
         }
         let p = write(d.path(), "[limits]\nipv6_prefix = 48\n");
         assert_eq!(load(&p).unwrap().config.limits.ipv6_prefix, 48);
+        let p = write(d.path(), "[limits]\noutput_buffer_bytes = 4095\n");
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("limits.output_buffer_bytes"), "{e}");
     }
 
     #[test]

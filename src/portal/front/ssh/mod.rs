@@ -18,6 +18,7 @@ use crate::portal::core::CoreEvent;
 use crate::portal::flags::term_flags;
 use crate::portal::output::Output;
 use crate::portal::port::{CloseReason, FromCore, SessionPort, line_too_long};
+use crate::portal::slots::{Slot, Slots};
 use crate::shared::config::{Limits, SshConfig};
 use crate::shared::message::{Kind, Message};
 use crate::shared::session::{Protocol, flag};
@@ -45,18 +46,21 @@ const MAX_EARLY_OUTPUT: usize = 500;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Lines of input history per session.
 const HISTORY: usize = 100;
+/// SSH connections one address may have open before authenticating (key exchange and
+/// authentication in progress): enough for a household behind one NAT logging in at once, too
+/// few for one address to hold the portal's connections with handshakes it never finishes.
+pub const HANDSHAKES_PER_ADDRESS: usize = 4;
 
-/// Key exchanges offered: russh's safe list without the 2048-bit group 14 (112-bit strength).
-/// The post-quantum hybrid is used where the build supports it.
+/// Key exchanges offered, cheap ones only: anyone may ask for one before authenticating, so
+/// an 8192-bit group (18) or a group of the client's choosing (GEX) would let a stranger spend
+/// the portal's CPU at will. Curve25519 (and the post-quantum hybrid, where the build supports
+/// it) for every current client, and the 4096-bit group 16 for old ones (RFC 8268's SHOULD);
+/// not the 2048-bit group 14 (112-bit strength).
 const KEX: &[russh::kex::Name] = &[
     russh::kex::MLKEM768X25519_SHA256,
     russh::kex::CURVE25519,
     russh::kex::CURVE25519_PRE_RFC_8731,
-    russh::kex::DH_GEX_SHA256,
-    russh::kex::DH_G18_SHA512,
-    russh::kex::DH_G17_SHA512,
     russh::kex::DH_G16_SHA512,
-    russh::kex::DH_G15_SHA512,
     russh::kex::EXTENSION_SUPPORT_AS_SERVER,
     russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
 ];
@@ -102,6 +106,9 @@ pub struct SshShared {
     pub anyone: bool,
     /// Time allowed to authenticate.
     pub auth_timeout: Duration,
+    /// Connections not yet authenticated, in all and per address
+    /// ([`HANDSHAKES_PER_ADDRESS`]).
+    pub handshakes: Arc<Slots>,
 }
 
 /// Accepts SSH connections until `stop` turns true.
@@ -151,6 +158,8 @@ struct SshConn {
     /// Output that arrived before the shell started.
     early: VecDeque<Message>,
     authenticated: bool,
+    /// The connection's place among unauthenticated ones; given back on authentication.
+    handshake: Option<Slot>,
 }
 
 async fn run_connection(
@@ -160,6 +169,18 @@ async fn run_connection(
     shared: SshShared,
 ) {
     let max_line = shared.limits.max_line_length;
+    // Held until the connection authenticates.
+    let handshake = match shared.handshakes.take(peer.ip()) {
+        Ok(slot) => slot,
+        Err(full) => {
+            tracing::warn!(
+                ?full,
+                limit = HANDSHAKES_PER_ADDRESS,
+                "ssh connection refused: too many unauthenticated from this address"
+            );
+            return;
+        }
+    };
     let mut port = match SessionPort::open(&core, Protocol::Ssh, peer, &shared.limits).await {
         Ok(port) => port,
         Err(refused) => {
@@ -209,6 +230,7 @@ async fn run_connection(
         raw_overflow: false,
         early: VecDeque::new(),
         authenticated: false,
+        handshake: Some(handshake),
     };
     // Whether russh's connection task has ended (it must not be awaited again).
     let mut ended = false;
@@ -324,6 +346,7 @@ impl SshConn {
             SshEvent::Authenticated { user } => {
                 tracing::info!(%user, "ssh authenticated");
                 self.authenticated = true;
+                self.handshake = None;
                 if port.input.upstream() {
                     // A game behind the gateway is offered the user name (NEW-ENVIRON USER).
                     let mut flags = Map::new();

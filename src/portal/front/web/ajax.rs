@@ -12,7 +12,6 @@
 //! WebSocket covers a page that stopped polling.
 
 use super::http::{Request, Response};
-use super::hub::Lookup;
 use super::input::FromPage;
 use super::session::Frame;
 use super::{WebShared, resume};
@@ -46,14 +45,11 @@ async fn open(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
             _ => return Response::error(400, "the body must be empty or {\"token\": …}"),
         }
     };
-    let resumed = match asked.as_deref().map(|t| shared.hub.find(t, ip)) {
-        Some(Ok(s)) => Some(s),
-        Some(Err(Lookup::WrongAddress { owner })) => {
-            tracing::warn!(%ip, %owner, "session token used from another address; refused");
-            return Response::error(403, "this session belongs to another address");
-        }
-        Some(Err(Lookup::Unknown)) | None => None,
-    };
+    let resumed = asked.as_deref().and_then(|t| shared.hub.find(t, ip));
+    if let Some(s) = &resumed {
+        // The token it came back with is spent.
+        shared.hub.rotate(s);
+    }
     let was_resumed = resumed.is_some();
     let session = match resumed {
         Some(s) => s,
@@ -74,7 +70,7 @@ async fn open(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
     Response::json(
         200,
         &json!({
-            "token": session.token,
+            "token": session.token(),
             "grace_secs": shared.config.reconnect_grace_secs,
             "poll_secs": shared.config.poll_timeout_secs,
             "resumed": was_resumed,

@@ -9,7 +9,10 @@
 //! superseded), drain the outbox and *detach*. A session with nothing attached for
 //! `[web] reconnect_grace_secs` is closed.
 //!
-//! Tokens are 128 random bits and bound to the address that opened the session.
+//! Tokens are 128 random bits, secret (never in a log line), and replaced on every resume
+//! ([`Hub::rotate`]), so one seen in a URL (a proxy's log) is spent once the page is back.
+//! They are not bound to an address: a phone that changes networks resumes its session from
+//! its new one, and the change is logged.
 
 use super::session::{PageControl, WebSession};
 use crate::codec::markup;
@@ -30,18 +33,6 @@ use tracing::Instrument;
 /// a long-polling page comes back within moments. Shorter than the portal's shutdown grace,
 /// so a goodbye can still be fetched while the portal stops.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-
-/// Why a session could not be found for a token.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Lookup {
-    /// No live session has this token (never had, expired or closed).
-    Unknown,
-    /// The token belongs to a session opened from another address.
-    WrongAddress {
-        /// The address that opened it.
-        owner: IpAddr,
-    },
-}
 
 /// Every browser session, by token.
 #[derive(Debug)]
@@ -77,17 +68,37 @@ impl Hub {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Finds the live session for `token`, if `address` may use it.
-    pub fn find(&self, token: &str, address: IpAddr) -> Result<Arc<WebSession>, Lookup> {
-        let s = self.map().get(token).cloned().ok_or(Lookup::Unknown)?;
-        if s.address != address {
-            return Err(Lookup::WrongAddress { owner: s.address });
+    /// Finds the live session for `token`, used from `address` (a new address is recorded
+    /// and logged); None when no live session has this token (never had, expired or closed).
+    pub fn find(&self, token: &str, address: IpAddr) -> Option<Arc<WebSession>> {
+        let mut map = self.map();
+        let s = map.get(token).cloned()?;
+        if let Some(spent) = s.forget_previous(token) {
+            map.remove(&spent);
         }
+        drop(map);
         // A closed session is found only while its last messages wait to be fetched.
         if s.closed().is_some() && s.outbox_is_empty() {
-            return Err(Lookup::Unknown);
+            return None;
         }
-        Ok(s)
+        let before = s.set_address(address);
+        if before != address {
+            tracing::info!(session = s.id(), from = %before, to = %address, "browser session used from a new address");
+        }
+        Some(s)
+    }
+
+    /// Gives a resumed session a new token; the one it was resumed with keeps working until
+    /// the page uses the new one (so a lost answer does not lose the session), and the one
+    /// before it stops. None (nothing changed) if no randomness could be had.
+    pub fn rotate(&self, session: &Arc<WebSession>) -> Option<String> {
+        let token = self.new_token()?;
+        let mut map = self.map();
+        if let Some(spent) = session.set_token(token.clone()) {
+            map.remove(&spent);
+        }
+        map.insert(token.clone(), session.clone());
+        Some(token)
     }
 
     /// Opens a new portal session for a browser at `address` (`secure`: over HTTPS); the
@@ -129,7 +140,7 @@ impl Hub {
             view,
             self.outbox_limit,
         ));
-        self.map().insert(token, session.clone());
+        self.map().insert(session.token(), session.clone());
         tokio::spawn(pump(self.clone(), session.clone(), rx).instrument(span));
         Ok(session)
     }
@@ -144,9 +155,12 @@ impl Hub {
         self.map().remove(token);
     }
 
-    /// Number of live sessions.
+    /// Number of live sessions (a session just resumed is found by two tokens).
     pub fn len(&self) -> usize {
-        self.map().len()
+        self.map()
+            .iter()
+            .filter(|(token, s)| s.token() == **token)
+            .count()
     }
 
     /// Whether there are none.
@@ -231,7 +245,9 @@ async fn pump(hub: Arc<Hub>, session: Arc<WebSession>, mut rx: PortReceiver) {
         }
     }
     session.input.closed(reason).await;
-    hub.remove(&session.token);
+    for token in session.tokens() {
+        hub.remove(&token);
+    }
 }
 
 /// URL-safe base64 without padding (RFC 4648 §5).

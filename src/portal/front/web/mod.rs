@@ -27,7 +27,7 @@ use crate::portal::core::CoreEvent;
 use crate::portal::slots::{Full, Slots};
 use crate::shared::config::{Limits, WebConfig};
 use http::{HttpError, Request, Response};
-use hub::{Hub, Lookup};
+use hub::Hub;
 use session::{PageControl, WebSession};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -390,20 +390,10 @@ async fn route(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Next {
 
 /// Finds a session by token for `ip`, as an HTTP error when it cannot be used.
 fn resume(shared: &WebShared, token: &str, ip: IpAddr) -> Result<Arc<WebSession>, Response> {
-    match shared.hub.find(token, ip) {
-        Ok(s) => Ok(s),
-        Err(Lookup::Unknown) => Err(Response::error(
-            410,
-            "this session has ended; open a new one",
-        )),
-        Err(Lookup::WrongAddress { owner }) => {
-            tracing::warn!(%ip, %owner, "session token used from another address; refused");
-            Err(Response::error(
-                403,
-                "this session belongs to another address",
-            ))
-        }
-    }
+    shared
+        .hub
+        .find(token, ip)
+        .ok_or_else(|| Response::error(410, "this session has ended; open a new one"))
 }
 
 #[cfg(test)]

@@ -13,11 +13,11 @@
 
 use super::WebShared;
 use super::http::{Request, Response};
-use super::hub::Lookup;
 use super::input::FromPage;
 use super::session::{Frame, WebSession};
 use crate::shared::message::Message;
 use crate::shared::session::Protocol;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
@@ -36,8 +36,11 @@ pub const TERMINAL: &str = "terminal.mudstandards.org";
 pub const JSON: &str = "portcullis.json";
 /// Pings a quiet connection this often, so dead ones are noticed and proxies keep it open.
 const PING_EVERY: Duration = Duration::from_secs(30);
-/// How long one write may stall before the connection is given up (the session stays).
+/// How long one write (a message, a batch's flush, a ping, the close) may stall before the
+/// connection is given up (the session stays).
 const WRITE_STALL: Duration = Duration::from_secs(10);
+/// Bytes of frames gathered before tungstenite writes them to the socket.
+const WRITE_BATCH: usize = 16 * 1024;
 
 /// Which way frames are read and written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,21 +85,17 @@ pub async fn upgrade<S>(
     } else {
         Mode::Json
     };
-    // A token names the session to resume (JSON only); one from another address is refused
-    // before anything is switched.
+    // A token names the session to resume (JSON only); it is spent, and the page learns the
+    // new one from the `session` message.
     let mut resumed = None;
     if let (Mode::Json, Some(token)) = (mode, req.query_param("token").filter(|t| !t.is_empty())) {
         match shared.hub.find(token, ip) {
-            Ok(s) => resumed = Some(s),
-            Err(Lookup::Unknown) => {
-                tracing::info!(%ip, "websocket resume with an unknown or expired token; new session");
+            Some(s) => {
+                shared.hub.rotate(&s);
+                resumed = Some(s);
             }
-            Err(Lookup::WrongAddress { owner }) => {
-                tracing::warn!(%ip, %owner, "session token used from another address; refused");
-                let _ = stream
-                    .write_all(&refuse(403, "this session belongs to another address"))
-                    .await;
-                return;
+            None => {
+                tracing::info!(%ip, "websocket resume with an unknown or expired token; new session");
             }
         }
     }
@@ -116,14 +115,11 @@ pub async fn upgrade<S>(
     if stream.write_all(head.as_bytes()).await.is_err() {
         return;
     }
-    let limit = shared.config.max_message_bytes;
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(limit))
-        .max_frame_size(Some(limit))
-        .read_buffer_size(1024)
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(limit.max(shared.limits.output_buffer_bytes) * 2);
-    let mut ws =
+    let config = frame_config(
+        shared.config.max_message_bytes,
+        shared.limits.output_buffer_bytes,
+    );
+    let ws =
         WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(config)).await;
 
     let was_resumed = resumed.is_some();
@@ -147,8 +143,11 @@ pub async fn upgrade<S>(
                     Mode::Json => Frame::new(m).json,
                     Mode::Terminal => format!("{reason}\r\n"),
                 };
-                let _ = ws.send(WsMessage::text(out)).await;
-                let _ = ws.close(Some(close(CloseCode::Again, &reason))).await;
+                let (sink, _) = ws.split();
+                let mut sink = Writer { sink };
+                if sink.send(WsMessage::text(out)).await.is_ok() {
+                    sink.close(Some(close(CloseCode::Again, &reason))).await;
+                }
                 return;
             }
         },
@@ -158,6 +157,23 @@ pub async fn upgrade<S>(
     run(ws, session, mode, resumed, shared)
         .instrument(span)
         .await;
+}
+
+/// tungstenite's settings for one connection, from `[web] max_message_bytes` (the largest
+/// message read) and `[limits] output_buffer_bytes` (the largest a session's queued output,
+/// and so any one message written, can be).
+///
+/// tungstenite asserts that its write buffer's bound is above the batch it gathers before
+/// writing; the bound is the batch plus room for the largest message twice over, so it holds
+/// for every pair of values, whatever the config says.
+fn frame_config(max_message_bytes: usize, output_buffer_bytes: usize) -> WebSocketConfig {
+    let largest = max_message_bytes.max(output_buffer_bytes);
+    WebSocketConfig::default()
+        .max_message_size(Some(max_message_bytes))
+        .max_frame_size(Some(max_message_bytes))
+        .read_buffer_size(1024)
+        .write_buffer_size(WRITE_BATCH)
+        .max_write_buffer_size(WRITE_BATCH.saturating_add(largest.saturating_mul(2)))
 }
 
 fn close(code: CloseCode, reason: &str) -> CloseFrame {
@@ -172,6 +188,72 @@ fn close(code: CloseCode, reason: &str) -> CloseFrame {
     }
 }
 
+/// Why writing to a WebSocket ended the connection.
+#[derive(Debug, thiserror::Error)]
+enum WriteEnd {
+    /// The connection failed (reset, closed, or tungstenite refused the message).
+    #[error("websocket write failed: {0}")]
+    Failed(tokio_tungstenite::tungstenite::Error),
+    /// The peer stopped reading: a write made no progress for [`WRITE_STALL`].
+    #[error("websocket write stalled")]
+    Stalled,
+}
+
+/// The writing half of a WebSocket: every write is bounded by [`WRITE_STALL`], so a peer that
+/// stops reading costs a connection at most that long, whichever write it stops in.
+struct Writer<S> {
+    sink: SplitSink<WebSocketStream<S>, WsMessage>,
+}
+
+impl<S> Writer<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    async fn bounded(
+        write: impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<(), WriteEnd> {
+        match tokio::time::timeout(WRITE_STALL, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(WriteEnd::Failed(e)),
+            Err(_) => Err(WriteEnd::Stalled),
+        }
+    }
+
+    /// Writes one message and flushes.
+    async fn send(&mut self, m: WsMessage) -> Result<(), WriteEnd> {
+        Self::bounded(self.sink.send(m)).await
+    }
+
+    /// Queues one message (written once enough are queued, or on [`Writer::flush`]).
+    async fn feed(&mut self, m: WsMessage) -> Result<(), WriteEnd> {
+        Self::bounded(self.sink.feed(m)).await
+    }
+
+    /// Writes everything queued.
+    async fn flush(&mut self) -> Result<(), WriteEnd> {
+        Self::bounded(self.sink.flush()).await
+    }
+
+    /// Sends a close frame (if there is one) and closes the connection.
+    async fn close(mut self, frame: Option<CloseFrame>) {
+        if let Some(frame) = frame {
+            let _ = self.send(WsMessage::Close(Some(frame))).await;
+        }
+        let _ = Self::bounded(self.sink.close()).await;
+    }
+}
+
+/// Logs why writing ended the connection.
+fn log_write_end(e: &WriteEnd) {
+    match e {
+        WriteEnd::Stalled => tracing::info!(
+            stall_secs = WRITE_STALL.as_secs(),
+            "websocket write stalled; dropping the connection (the session waits)"
+        ),
+        WriteEnd::Failed(e) => tracing::info!(error = %e, "websocket write failed"),
+    }
+}
+
 /// Carries one session over one WebSocket until either ends.
 async fn run<S>(
     ws: WebSocketStream<S>,
@@ -182,7 +264,8 @@ async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut sink, mut source) = ws.split();
+    let (sink, mut source) = ws.split();
+    let mut sink = Writer { sink };
     let mut attachment = session.attach();
     let generation = attachment.generation;
     if resumed.is_some() {
@@ -190,7 +273,7 @@ async fn run<S>(
     }
     if mode == Mode::Json {
         let mut hello = Map::new();
-        hello.insert("token".into(), Value::from(session.token.clone()));
+        hello.insert("token".into(), Value::from(session.token()));
         hello.insert(
             "grace_secs".into(),
             Value::from(shared.config.reconnect_grace_secs),
@@ -200,11 +283,8 @@ async fn run<S>(
         hello.insert("protocol".into(), Value::from(session.protocol.key()));
         hello.insert("name".into(), Value::from(shared.name.clone()));
         let m = super::PageControl::Session(hello).message();
-        if sink
-            .send(WsMessage::text(Frame::new(m).json))
-            .await
-            .is_err()
-        {
+        if let Err(e) = sink.send(WsMessage::text(Frame::new(m).json)).await {
+            log_write_end(&e);
             return;
         }
         // What the page missed when its last connection died is sent again, first.
@@ -213,12 +293,19 @@ async fn run<S>(
             if !again.is_empty() {
                 tracing::info!(messages = again.len(), "sending again what the page missed");
             }
+            let mut written = Ok(());
             for json in again {
-                if sink.feed(WsMessage::text(json)).await.is_err() {
-                    return;
+                written = sink.feed(WsMessage::text(json)).await;
+                if written.is_err() {
+                    break;
                 }
             }
-            if sink.flush().await.is_err() {
+            let written = match written {
+                Ok(()) => sink.flush().await,
+                stopped => stopped,
+            };
+            if let Err(e) = written {
+                log_write_end(&e);
                 return;
             }
             if gap {
@@ -241,6 +328,7 @@ async fn run<S>(
             if mode == Mode::Json {
                 session.ws_sending(&taken.frames);
             }
+            let mut written = Ok(());
             for f in &taken.frames {
                 let out = match mode {
                     Mode::Json => f.json.clone(),
@@ -249,22 +337,18 @@ async fn run<S>(
                         None => continue,
                     },
                 };
-                if sink.feed(WsMessage::text(out)).await.is_err() {
+                written = sink.feed(WsMessage::text(out)).await;
+                if written.is_err() {
                     break;
                 }
             }
-            match tokio::time::timeout(WRITE_STALL, sink.flush()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::info!(error = %e, "websocket write failed");
-                    break None;
-                }
-                Err(_) => {
-                    tracing::info!(
-                        "websocket write stalled; dropping the connection (the session waits)"
-                    );
-                    break None;
-                }
+            let written = match written {
+                Ok(()) => sink.flush().await,
+                stopped => stopped,
+            };
+            if let Err(e) = written {
+                log_write_end(&e);
+                break None;
             }
         }
         if let Some(reason) = taken.closed {
@@ -273,7 +357,8 @@ async fn run<S>(
         tokio::select! {
             r = attachment.changes.changed() => if r.is_err() { break None },
             _ = ping.tick() => {
-                if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
+                if let Err(e) = sink.send(WsMessage::Ping(Default::default())).await {
+                    log_write_end(&e);
                     break None;
                 }
             }
@@ -346,10 +431,7 @@ async fn run<S>(
         // Nothing can come back to a terminal session: it ends with its connection.
         session.end("connection closed");
     }
-    if let Some(frame) = end {
-        let _ = tokio::time::timeout(WRITE_STALL, sink.send(WsMessage::Close(Some(frame)))).await;
-    }
-    let _ = tokio::time::timeout(WRITE_STALL, sink.close()).await;
+    sink.close(end).await;
     if session.closed().is_none() {
         tracing::info!(
             grace_secs = shared.config.reconnect_grace_secs,
@@ -391,6 +473,55 @@ mod tests {
         );
         assert_eq!(terminal_text(&Message::new("Char.Vitals")), None);
         assert_eq!(terminal_text(&Message::new("server_status")), None);
+    }
+
+    /// Every accepted corner of the two keys the WebSocket settings come from makes settings
+    /// tungstenite takes (it asserts on some) and that carry a message as large as a session
+    /// may queue.
+    #[tokio::test]
+    async fn every_accepted_buffer_corner_makes_a_working_websocket() {
+        use crate::shared::config::{Config, MIN_OUTPUT_BUFFER_BYTES, validate};
+        let messages = [0, 1, 1023, 1024, 4096, 8192, 16 * 1024 * 1024, usize::MAX];
+        let outputs = [
+            0,
+            1,
+            MIN_OUTPUT_BUFFER_BYTES - 1,
+            MIN_OUTPUT_BUFFER_BYTES,
+            8192,
+            WRITE_BATCH,
+            1024 * 1024,
+            usize::MAX,
+        ];
+        let mut accepted = 0;
+        for max_message_bytes in messages {
+            for output_buffer_bytes in outputs {
+                let mut c = Config::default();
+                c.web.max_message_bytes = max_message_bytes;
+                c.limits.output_buffer_bytes = output_buffer_bytes;
+                if validate(&c).is_err() {
+                    continue;
+                }
+                accepted += 1;
+                let config = frame_config(max_message_bytes, output_buffer_bytes);
+                let (a, b) = tokio::io::duplex(64 * 1024);
+                let mut server =
+                    WebSocketStream::from_raw_socket(a, Role::Server, Some(config)).await;
+                let mut client = WebSocketStream::from_raw_socket(b, Role::Client, None).await;
+                // The largest message that fits the session's queue (bounded for the test).
+                let text = "x".repeat(output_buffer_bytes.min(4 * 1024 * 1024) - 16);
+                let (sent, got) =
+                    tokio::join!(server.send(WsMessage::text(text.clone())), client.next());
+                assert!(
+                    sent.is_ok(),
+                    "{max_message_bytes}/{output_buffer_bytes}: {sent:?}"
+                );
+                match got {
+                    Some(Ok(WsMessage::Text(t))) => assert_eq!(t.len(), text.len()),
+                    other => panic!("{max_message_bytes}/{output_buffer_bytes}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(accepted, 4 * 5);
     }
 
     #[test]

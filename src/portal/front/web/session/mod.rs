@@ -3,8 +3,9 @@
 //! long-poll answer, and the session's [`PortView`] for rendering. Also the web front end's
 //! own control messages to the page, [`PageControl`], kept apart from the game's.
 //!
-//! Invariant: the outbox and the unacknowledged WebSocket output are each bounded by the
-//! session's `limit` in bytes; an outbox past it closes the session.
+//! Invariant: the outbox, the unacknowledged WebSocket output and the long-poll answer kept
+//! for resending (with what joins it) are each bounded by the session's `limit` in bytes; an
+//! outbox or a long-poll answer past it closes the session.
 
 use crate::portal::core::ServerStatus;
 use crate::portal::port::{CloseReason, PortInput, PortView};
@@ -104,13 +105,23 @@ impl State {
     }
 }
 
+/// What finds a session and where it was last used from; the hub changes both.
+#[derive(Debug)]
+struct Key {
+    /// The token that finds it (a new one on every resume).
+    token: String,
+    /// The token before the last resume, which still finds it until the page shows it has
+    /// the new one (the answer carrying it may be lost).
+    previous: Option<String>,
+    /// The address it was last used from.
+    address: IpAddr,
+}
+
 /// One browser session.
 #[derive(Debug)]
 pub struct WebSession {
-    /// The token that finds it.
-    pub token: String,
-    /// The address that opened it (and the only one that may resume it).
-    pub address: IpAddr,
+    /// Its token and address.
+    key: Mutex<Key>,
     /// The transport that opened it: WebSocket or long-poll.
     pub protocol: Protocol,
     /// Where the page's input goes.
@@ -151,8 +162,11 @@ impl WebSession {
         limit: usize,
     ) -> Self {
         WebSession {
-            token,
-            address,
+            key: Mutex::new(Key {
+                token,
+                previous: None,
+                address,
+            }),
             protocol,
             input,
             state: Mutex::new(State::new(Some(Instant::now()))),
@@ -185,6 +199,53 @@ impl WebSession {
     /// The bound on queued output, in bytes.
     pub(super) fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// The token that finds it now.
+    pub fn token(&self) -> String {
+        self.key().token.clone()
+    }
+
+    /// The address it was last used from.
+    pub fn address(&self) -> IpAddr {
+        self.key().address
+    }
+
+    /// Gives it a new token; the old one stays usable until [`WebSession::forget_previous`].
+    /// Returns the token that stops working now (the one before the old), if any.
+    pub(super) fn set_token(&self, token: String) -> Option<String> {
+        let mut k = self.key();
+        let old = std::mem::replace(&mut k.token, token);
+        k.previous.replace(old)
+    }
+
+    /// The page used the current token: the previous one stops working; it is returned.
+    pub(super) fn forget_previous(&self, used: &str) -> Option<String> {
+        let mut k = self.key();
+        if k.token == used {
+            k.previous.take()
+        } else {
+            None
+        }
+    }
+
+    /// Every token that finds it now.
+    pub(super) fn tokens(&self) -> Vec<String> {
+        let k = self.key();
+        k.previous
+            .iter()
+            .cloned()
+            .chain([k.token.clone()])
+            .collect()
+    }
+
+    /// Records the address it is used from now; the one before.
+    pub(super) fn set_address(&self, address: IpAddr) -> IpAddr {
+        std::mem::replace(&mut self.key().address, address)
+    }
+
+    fn key(&self) -> MutexGuard<'_, Key> {
+        self.key.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -246,37 +307,70 @@ impl WebSession {
     /// Takes what a long-poll answers, as a numbered batch. The previous batch is kept until
     /// a poll acknowledges it (`ack`, its number); a poll that does not (the answer was lost
     /// with a dropped connection) gets it again, first. Without an ack header nothing is kept.
+    ///
+    /// The batch is bounded like the outbox: a client that keeps asking for its answer again
+    /// while output piles up is as far behind as a stalled reader, and the session is closed
+    /// the same way (the poll finds it closed).
     pub fn take_batch(&self, generation: u64, ack: Option<u64>) -> (Taken, Option<u64>) {
-        let resend = {
-            let mut s = self.lock();
-            if s.current != generation {
-                Vec::new()
-            } else {
-                match s.last_batch.take() {
-                    Some((id, frames)) if ack.is_some_and(|a| a != id) => {
-                        tracing::info!(batch = id, "long-poll answer not acknowledged; sent again");
-                        frames
-                    }
-                    _ => Vec::new(),
-                }
-            }
-        };
-        let mut taken = self.take(generation);
-        if taken.superseded {
-            return (taken, None);
-        }
-        if !resend.is_empty() {
-            let new = std::mem::replace(&mut taken.frames, resend);
-            taken.frames.extend(new);
-        }
-        if taken.frames.is_empty() || ack.is_none() {
-            return (taken, None);
-        }
         let mut s = self.lock();
-        let id = s.next_batch;
-        s.next_batch += 1;
-        s.last_batch = Some((id, taken.frames.clone()));
-        (taken, Some(id))
+        if s.current != generation {
+            return (
+                Taken {
+                    superseded: true,
+                    ..Taken::default()
+                },
+                None,
+            );
+        }
+        let mut frames = match s.last_batch.take() {
+            Some((id, frames)) if ack.is_some_and(|a| a != id) => {
+                tracing::info!(batch = id, "long-poll answer not acknowledged; sent again");
+                frames
+            }
+            _ => Vec::new(),
+        };
+        let resent: usize = frames.iter().map(|f| f.json.len()).sum();
+        if resent + s.bytes > self.limit {
+            tracing::warn!(
+                limit = self.limit,
+                bytes = resent + s.bytes,
+                "long-poll client too far behind (answers not acknowledged); closing as a stalled reader"
+            );
+            s.outbox.clear();
+            s.bytes = 0;
+            if s.closed.is_none() {
+                s.closed = Some(CloseReason::OutputOverflow);
+            }
+            let closed = s.closed.as_ref().map(ToString::to_string);
+            drop(s);
+            self.bump();
+            return (
+                Taken {
+                    closed,
+                    ..Taken::default()
+                },
+                None,
+            );
+        }
+        s.bytes = 0;
+        frames.extend(s.outbox.drain(..));
+        let closed = s.closed.as_ref().map(ToString::to_string);
+        let batch = if frames.is_empty() || ack.is_none() {
+            None
+        } else {
+            let id = s.next_batch;
+            s.next_batch += 1;
+            s.last_batch = Some((id, frames.clone()));
+            Some(id)
+        };
+        (
+            Taken {
+                frames,
+                superseded: false,
+                closed,
+            },
+            batch,
+        )
     }
 
     /// Keeps messages about to be written to a WebSocket until the page acknowledges them

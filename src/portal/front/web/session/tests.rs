@@ -15,8 +15,11 @@ pub(in crate::portal::front::web) fn session(limit: usize) -> Arc<WebSession> {
 /// A session whose input goes to `input`.
 pub(in crate::portal::front::web) fn session_to(limit: usize, input: PortInput) -> Arc<WebSession> {
     Arc::new(WebSession {
-        token: "t".into(),
-        address: IpAddr::from([127, 0, 0, 1]),
+        key: Mutex::new(Key {
+            token: "t".into(),
+            previous: None,
+            address: IpAddr::from([127, 0, 0, 1]),
+        }),
         protocol: Protocol::WebSocket,
         input,
         state: Mutex::new(State::new(None)),
