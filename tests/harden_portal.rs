@@ -51,19 +51,6 @@ fn compressed_flood(p: &Portcullis, plain: &[u8]) -> (Telnet, usize) {
     (t, len)
 }
 
-/// A neighbour's `say` comes back within `bound`, twenty times in a row.
-fn round_trips_stay_short(neighbour: &mut Telnet, bound: Duration) -> Duration {
-    let mut worst = Duration::ZERO;
-    for i in 0..20 {
-        let t0 = Instant::now();
-        neighbour.send_line(&format!("say ping {i}"));
-        neighbour.expect(&format!("You say, \"ping {i}\""));
-        worst = worst.max(t0.elapsed());
-    }
-    assert!(worst < bound, "a neighbour's say took {worst:?}");
-    worst
-}
-
 #[test]
 fn compressed_floods_of_lines_and_empty_gmcp_cost_little_and_disturb_nobody() {
     let p = Portcullis::start("");

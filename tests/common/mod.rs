@@ -786,3 +786,16 @@ impl Drop for Tmux {
         let _ = self.tmux(&["kill-server"]);
     }
 }
+
+/// A neighbour's `say` comes back within `bound`, twenty times in a row.
+pub fn round_trips_stay_short(neighbour: &mut Telnet, bound: Duration) -> Duration {
+    let mut worst = Duration::ZERO;
+    for i in 0..20 {
+        let t0 = Instant::now();
+        neighbour.send_line(&format!("say ping {i}"));
+        neighbour.expect(&format!("You say, \"ping {i}\""));
+        worst = worst.max(t0.elapsed());
+    }
+    assert!(worst < bound, "a neighbour's say took {worst:?}");
+    worst
+}

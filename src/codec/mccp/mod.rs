@@ -301,45 +301,21 @@ impl Decompressor {
     }
 
     fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Inflated, MccpError> {
-        let mut buf = [0u8; INFLATE_CHUNK];
-        let mut pos = 0usize;
-        let mut produced_total = 0usize;
-        loop {
-            let in_before = self.z.total_in();
-            let out_before = self.z.total_out();
-            let rest_in = input.get(pos..).unwrap_or_default();
-            let status = self
-                .z
-                .decompress(rest_in, &mut buf, FlushDecompress::None)
-                .map_err(|e| MccpError::Corrupt(e.to_string()))?;
-            let consumed = usize::try_from(self.z.total_in() - in_before)
-                .map_err(|_| MccpError::Corrupt("inflate consumed an impossible amount".into()))?;
-            let produced = usize::try_from(self.z.total_out() - out_before)
-                .map_err(|_| MccpError::Corrupt("inflate produced an impossible amount".into()))?;
-            pos += consumed;
-            let chunk = buf
-                .get(..produced)
-                .ok_or_else(|| MccpError::Corrupt("inflate overran its buffer".into()))?;
-            if produced > self.max_output_per_call - produced_total {
-                return Err(MccpError::TooMuch {
-                    limit: self.max_output_per_call,
-                });
-            }
-            out.extend_from_slice(chunk);
-            produced_total += produced;
-            if status == ZStatus::StreamEnd {
-                return Ok(Inflated::End {
-                    rest: input.len().saturating_sub(pos),
-                });
-            }
-            // With room left in `buf`, the inflater stopped for want of input: done for now.
-            if pos >= input.len() && produced < buf.len() {
-                return Ok(Inflated::Data);
-            }
-            if consumed == 0 && produced == 0 {
-                return Err(MccpError::Corrupt("inflate made no progress".into()));
-            }
+        // One byte past the bound tells a bomb from a stream that fills it exactly.
+        let before = out.len();
+        let limit = self.max_output_per_call;
+        let p = self.inflate_bounded(input, out, limit.saturating_add(1))?;
+        if out.len() - before > limit {
+            out.truncate(before + limit);
+            return Err(MccpError::TooMuch { limit });
         }
+        Ok(if p.ended {
+            Inflated::End {
+                rest: input.len() - p.consumed,
+            }
+        } else {
+            Inflated::Data
+        })
     }
 
     /// Inflates from `input` until `out` has grown by `max_out` bytes, the input is used up

@@ -234,6 +234,15 @@ where
         Self::bounded(self.sink.flush()).await
     }
 
+    /// Writes text messages as one batch: queued one by one, then flushed once; the first
+    /// failure stops it.
+    async fn write_all(&mut self, texts: impl IntoIterator<Item = String>) -> Result<(), WriteEnd> {
+        for text in texts {
+            self.feed(WsMessage::text(text)).await?;
+        }
+        self.flush().await
+    }
+
     /// Sends a close frame (if there is one) and closes the connection.
     async fn close(mut self, frame: Option<CloseFrame>) {
         if let Some(frame) = frame {
@@ -293,18 +302,7 @@ async fn run<S>(
             if !again.is_empty() {
                 tracing::info!(messages = again.len(), "sending again what the page missed");
             }
-            let mut written = Ok(());
-            for json in again {
-                written = sink.feed(WsMessage::text(json)).await;
-                if written.is_err() {
-                    break;
-                }
-            }
-            let written = match written {
-                Ok(()) => sink.flush().await,
-                stopped => stopped,
-            };
-            if let Err(e) = written {
+            if let Err(e) = sink.write_all(again).await {
                 log_write_end(&e);
                 return;
             }
@@ -328,25 +326,15 @@ async fn run<S>(
             if mode == Mode::Json {
                 session.ws_sending(&taken.frames);
             }
-            let mut written = Ok(());
-            for f in &taken.frames {
-                let out = match mode {
-                    Mode::Json => f.json.clone(),
-                    Mode::Terminal => match terminal_text(&f.msg) {
-                        Some(t) => t,
-                        None => continue,
-                    },
-                };
-                written = sink.feed(WsMessage::text(out)).await;
-                if written.is_err() {
-                    break;
-                }
-            }
-            let written = match written {
-                Ok(()) => sink.flush().await,
-                stopped => stopped,
-            };
-            if let Err(e) = written {
+            let texts: Vec<String> = taken
+                .frames
+                .iter()
+                .filter_map(|f| match mode {
+                    Mode::Json => Some(f.json.clone()),
+                    Mode::Terminal => terminal_text(&f.msg),
+                })
+                .collect();
+            if let Err(e) = sink.write_all(texts).await {
                 log_write_end(&e);
                 break None;
             }
