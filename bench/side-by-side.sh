@@ -50,29 +50,12 @@ else
     RELOAD_LINES=50
 fi
 
-log() { printf '[side-by-side %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-# ---------------------------------------------------------------------------------------------
-# Processes: every one started is recorded here and stopped by its pid at exit.
-# ---------------------------------------------------------------------------------------------
-declare -a PIDS=()
-declare -A PIDNAME=()
+BENCH_NAME=side-by-side
+# log, die, track/stop_pid (every process started is stopped by its pid at exit), free_port,
+# wait_port.
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 EVENNIA_GAME=""
-
-track() { PIDS+=("$1"); PIDNAME[$1]=$2; }
-
-stop_pid() { # pid name
-    local pid=$1 name=$2 i
-    kill -0 "$pid" 2>/dev/null || { log "$name (pid $pid) already gone"; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || { log "stopped $name (pid $pid)"; return 0; }
-        sleep 0.1
-    done
-    log "$name (pid $pid) ignored SIGTERM; SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-}
 
 cleanup() {
     local rc=$? i pid
@@ -102,21 +85,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_port() { # port seconds name
-    local port=$1 secs=$2 name=$3 i
-    for i in $(seq 1 $((secs * 10))); do
-        if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5).close()' "$port" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "$name did not listen on 127.0.0.1:$port within ${secs}s"
-}
 
 # ---------------------------------------------------------------------------------------------
 # Prerequisites
