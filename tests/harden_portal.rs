@@ -257,9 +257,10 @@ fn a_hung_server_is_killed_and_replaced_and_players_are_told() {
 #[test]
 fn input_held_for_a_stuck_server_is_bounded_in_bytes_and_refused_aloud() {
     // 30 lines of 4,000 bytes while the server is stopped: 120 KB, over the 64 KiB held
-    // for a session. What fits is held and run later; the rest is refused with the line.
-    let p =
-        Portcullis::start("[limits]\ncommand_burst = 100\n[server]\nheartbeat_timeout_secs = 60\n");
+    // for a session here. What fits is held and run later; the rest is refused with the line.
+    let p = Portcullis::start(
+        "[limits]\ncommand_burst = 100\ninput_buffer_bytes = 65536\n[server]\nheartbeat_timeout_secs = 60\n",
+    );
     let mut bob = p.player("bob");
     let server = p.server_pid();
     signal(server, "STOP");

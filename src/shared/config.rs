@@ -386,7 +386,7 @@ impl Default for Limits {
             command_burst: 30,
             output_buffer_bytes: 1024 * 1024,
             input_buffer_lines: 200,
-            input_buffer_bytes: 64 * 1024,
+            input_buffer_bytes: 256 * 1024,
             input_bytes_per_sec: 256 * 1024,
             input_messages_per_sec: 100,
             login_timeout_secs: 300,
