@@ -163,9 +163,22 @@ pub fn parse_header(first: &[u8]) -> Parsed {
             source: v2_source(&h),
         },
         r if r.is_incomplete() && first.len() < MAX_HEADER => Parsed::Incomplete,
+        // `ppp` judges some v1 prefixes malformed (one cut after the source port and its
+        // space: "invalid TCP port for the destination"), so a valid header split by the
+        // network would be refused. A v1 header is one line: until its CR LF (or the longest
+        // line), there is nothing to judge.
+        HeaderResult::V1(Err(_)) if v1_unfinished(first) => Parsed::Incomplete,
         HeaderResult::V1(Err(e)) => Parsed::Malformed(e.to_string()),
         HeaderResult::V2(Err(e)) => Parsed::Malformed(e.to_string()),
     }
+}
+
+/// The longest v1 header, CR LF included (proxy-protocol.txt, section 2.1).
+const V1_MAX: usize = 107;
+
+/// Whether `first` begins a v1 header whose line has not ended yet.
+fn v1_unfinished(first: &[u8]) -> bool {
+    first.starts_with(b"PROXY ") && first.len() < V1_MAX && !first.windows(2).any(|w| w == b"\r\n")
 }
 
 fn v1_source(a: &v1::Addresses) -> Option<SocketAddr> {
@@ -300,6 +313,29 @@ mod tests {
                 source: None
             }
         );
+    }
+
+    #[test]
+    fn a_header_cut_anywhere_is_incomplete() {
+        // As a slow network may deliver it: any prefix of a valid header waits for more.
+        let v1 = b"PROXY TCP4 203.0.113.5 127.0.0.1 51000 4000\r\n".to_vec();
+        let v6 = b"PROXY TCP6 :: :: 0 0\r\n".to_vec();
+        let v2 = crate::portal::gateway::proxy::header(
+            crate::portal::gateway::proxy::Version::V2,
+            "[2001:db8::5]:7000".parse().unwrap(),
+            "[::1]:4000".parse().unwrap(),
+        );
+        for header in [v1, v6, v2] {
+            for cut in 1..header.len() {
+                assert_eq!(
+                    parse_header(&header[..cut]),
+                    Parsed::Incomplete,
+                    "{:?} cut at {cut}",
+                    String::from_utf8_lossy(&header)
+                );
+            }
+            assert!(matches!(parse_header(&header), Parsed::Header { .. }));
+        }
     }
 
     #[test]
