@@ -110,10 +110,9 @@ async fn read(stream: &mut TcpStream, peer: SocketAddr) -> Result<SocketAddr, Pr
         if n == 0 {
             return Err(ProxyError::Closed("closed".into()));
         }
-        let (len, source) = match HeaderResult::parse(&buf[..n]) {
-            HeaderResult::V1(Ok(h)) => (h.header.len(), v1_source(&h.addresses)),
-            HeaderResult::V2(Ok(h)) => (h.len(), v2_source(&h)),
-            r if r.is_incomplete() && n < MAX_HEADER => {
+        let (len, source) = match parse_header(&buf[..n]) {
+            Parsed::Header { len, source } => (len, source),
+            Parsed::Incomplete => {
                 // More of it is on its way; peeking again at once would return the same.
                 stream
                     .readable()
@@ -122,8 +121,7 @@ async fn read(stream: &mut TcpStream, peer: SocketAddr) -> Result<SocketAddr, Pr
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             }
-            HeaderResult::V1(Err(e)) => return Err(ProxyError::Malformed(e.to_string())),
-            HeaderResult::V2(Err(e)) => return Err(ProxyError::Malformed(e.to_string())),
+            Parsed::Malformed(e) => return Err(ProxyError::Malformed(e)),
         };
         let mut header = vec![0u8; len];
         stream
@@ -132,6 +130,55 @@ async fn read(stream: &mut TcpStream, peer: SocketAddr) -> Result<SocketAddr, Pr
             .map_err(|e| ProxyError::Closed(e.to_string()))?;
         return Ok(source.unwrap_or(peer));
     }
+}
+
+/// What the first bytes of a trusted peer's connection hold, as [`parse_header`] judges them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A whole header of `len` bytes (at most [`MAX_HEADER`] and the bytes given), naming the
+    /// player at `source`; `None` for LOCAL or an unknown address (the peer's own stands).
+    Header {
+        /// The header's length: exactly the bytes to consume.
+        len: usize,
+        /// The player's address, if the header names one.
+        source: Option<SocketAddr>,
+    },
+    /// The beginning of a header, shorter than [`MAX_HEADER`]: wait for more.
+    Incomplete,
+    /// Not a PROXY header, or none complete within [`MAX_HEADER`] bytes.
+    Malformed(String),
+}
+
+/// Judges the first bytes of a connection (only the first [`MAX_HEADER`] count), with no
+/// I/O: the pure half of [`read_header`], which peeks, calls this and consumes `len` bytes.
+pub fn parse_header(first: &[u8]) -> Parsed {
+    let first = &first[..first.len().min(MAX_HEADER)];
+    match HeaderResult::parse(first) {
+        HeaderResult::V1(Ok(h)) => Parsed::Header {
+            len: h.header.len(),
+            source: v1_source(&h.addresses),
+        },
+        HeaderResult::V2(Ok(h)) => Parsed::Header {
+            len: h.len(),
+            source: v2_source(&h),
+        },
+        r if r.is_incomplete() && first.len() < MAX_HEADER => Parsed::Incomplete,
+        // `ppp` judges some v1 prefixes malformed (one cut after the source port and its
+        // space: "invalid TCP port for the destination"), so a valid header split by the
+        // network would be refused. A v1 header is one line: until its CR LF (or the longest
+        // line), there is nothing to judge.
+        HeaderResult::V1(Err(_)) if v1_unfinished(first) => Parsed::Incomplete,
+        HeaderResult::V1(Err(e)) => Parsed::Malformed(e.to_string()),
+        HeaderResult::V2(Err(e)) => Parsed::Malformed(e.to_string()),
+    }
+}
+
+/// The longest v1 header, CR LF included (proxy-protocol.txt, section 2.1).
+const V1_MAX: usize = 107;
+
+/// Whether `first` begins a v1 header whose line has not ended yet.
+fn v1_unfinished(first: &[u8]) -> bool {
+    first.starts_with(b"PROXY ") && first.len() < V1_MAX && !first.windows(2).any(|w| w == b"\r\n")
 }
 
 fn v1_source(a: &v1::Addresses) -> Option<SocketAddr> {
@@ -237,6 +284,58 @@ mod tests {
         let (mut c, mut s) = pair().await;
         c.write_all(&[b'P'; 2000]).await.unwrap();
         assert!(read_header(&mut s, peer).await.is_err());
+    }
+
+    #[test]
+    fn parse_header_judges_bytes_without_io() {
+        let line = b"PROXY TCP4 203.0.113.5 127.0.0.1 51000 4000\r\n";
+        let mut first = line.to_vec();
+        first.extend_from_slice(b"look");
+        assert_eq!(
+            parse_header(&first),
+            Parsed::Header {
+                len: line.len(),
+                source: Some("203.0.113.5:51000".parse().unwrap())
+            }
+        );
+        assert_eq!(parse_header(&line[..20]), Parsed::Incomplete);
+        assert!(matches!(parse_header(b"GET / "), Parsed::Malformed(_)));
+        // A v2 header announcing 2000 bytes: incomplete, but not within the bound, so refused.
+        let mut big = V2_SIGNATURE.to_vec();
+        big.extend_from_slice(&[0x21, 0x11, 0x07, 0xd0]);
+        big.resize(MAX_HEADER, 0);
+        assert_eq!(parse_header(&big[..MAX_HEADER - 1]), Parsed::Incomplete);
+        assert!(matches!(parse_header(&big), Parsed::Malformed(_)));
+        assert_eq!(
+            parse_header(b"PROXY UNKNOWN\r\n"),
+            Parsed::Header {
+                len: 15,
+                source: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_header_cut_anywhere_is_incomplete() {
+        // As a slow network may deliver it: any prefix of a valid header waits for more.
+        let v1 = b"PROXY TCP4 203.0.113.5 127.0.0.1 51000 4000\r\n".to_vec();
+        let v6 = b"PROXY TCP6 :: :: 0 0\r\n".to_vec();
+        let v2 = crate::portal::gateway::proxy::header(
+            crate::portal::gateway::proxy::Version::V2,
+            "[2001:db8::5]:7000".parse().unwrap(),
+            "[::1]:4000".parse().unwrap(),
+        );
+        for header in [v1, v6, v2] {
+            for cut in 1..header.len() {
+                assert_eq!(
+                    parse_header(&header[..cut]),
+                    Parsed::Incomplete,
+                    "{:?} cut at {cut}",
+                    String::from_utf8_lossy(&header)
+                );
+            }
+            assert!(matches!(parse_header(&header), Parsed::Header { .. }));
+        }
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //! Invariants:
 //! - What the game sent is never lost or reordered: every byte ends up in a line or a prompt,
 //!   in order (an unfinished line is held until its end, a prompt mark, a pause, or the bound).
-//! - Held bytes are bounded: an unfinished line longer than [`MAX_PARTIAL`] is passed on in
-//!   pieces of at most that; at most three bytes of an unfinished UTF-8 character wait for
-//!   the next read. A `text` message carries at most [`MAX_MESSAGE`] bytes of lines.
+//! - Held bytes are bounded: a line longer than [`MAX_PARTIAL`] (unfinished, or finished
+//!   within one read) is passed on in pieces of at most that; at most three bytes of an
+//!   unfinished UTF-8 character wait for the next read. A `text` message carries at most
+//!   [`MAX_MESSAGE`] bytes of lines.
 //! - Bytes are decoded as UTF-8 where they are valid; any other byte is taken as ISO-8859-1
 //!   (old games send it), so nothing becomes U+FFFD and nothing is dropped.
 
@@ -37,42 +38,36 @@ pub struct GameText {
 impl GameText {
     /// Adds text from the game; complete lines are appended to `out` as one `text` message.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Message>) {
-        let mut lines: Vec<serde_json::Value> = Vec::new();
-        let mut size = 0;
+        let mut batch = Batch::default();
         let mut rest = bytes;
-        while let Some(lf) = rest.iter().position(|&b| b == b'\n') {
-            self.partial.extend_from_slice(&rest[..lf]);
-            rest = &rest[lf + 1..];
-            if self.partial.last() == Some(&b'\r') {
+        loop {
+            let (run, line_end) = match rest.iter().position(|&b| b == b'\n') {
+                Some(lf) => (&rest[..lf], Some(&rest[lf + 1..])),
+                None => (rest, None),
+            };
+            self.partial.extend_from_slice(run);
+            if line_end.is_some() && self.partial.last() == Some(&b'\r') {
                 self.partial.pop();
             }
-            if size + self.partial.len() > MAX_MESSAGE && !lines.is_empty() {
-                out.push(text_message(std::mem::take(&mut lines)));
-                size = 0;
+            // A line longer than the bound, finished or not, is passed on in pieces of at
+            // most MAX_PARTIAL bytes, cut between characters.
+            while self.partial.len() > MAX_PARTIAL {
+                let cut = match char_end(&self.partial[..MAX_PARTIAL]) {
+                    0 => MAX_PARTIAL,
+                    n => n,
+                };
+                let tail = self.partial.split_off(cut);
+                batch.line(&self.partial, out);
+                self.partial = tail;
             }
-            size += self.partial.len();
-            lines.push(decode(&self.partial).into());
-            self.partial.clear();
-        }
-        self.partial.extend_from_slice(rest);
-        while self.partial.len() > MAX_PARTIAL {
-            // Passed on in pieces of at most MAX_PARTIAL bytes, cut between characters.
-            let cut = match char_end(&self.partial[..MAX_PARTIAL]) {
-                0 => MAX_PARTIAL,
-                n => n,
+            let Some(after) = line_end else {
+                break;
             };
-            let tail = self.partial.split_off(cut);
-            if size + self.partial.len() > MAX_MESSAGE && !lines.is_empty() {
-                out.push(text_message(std::mem::take(&mut lines)));
-                size = 0;
-            }
-            size += self.partial.len();
-            lines.push(decode(&self.partial).into());
-            self.partial = tail;
+            batch.line(&self.partial, out);
+            self.partial.clear();
+            rest = after;
         }
-        if !lines.is_empty() {
-            out.push(text_message(lines));
-        }
+        batch.flush(out);
     }
 
     /// The game marked a prompt (GA or EOR), or went quiet with a line unfinished: that line
@@ -94,6 +89,35 @@ impl GameText {
     /// Bytes held.
     pub fn held(&self) -> usize {
         self.partial.len()
+    }
+}
+
+/// The lines of one `push`, sent in `text` messages of at most [`MAX_MESSAGE`] bytes.
+#[derive(Default)]
+struct Batch {
+    /// Lines not sent yet.
+    lines: Vec<serde_json::Value>,
+    /// Their size in the game's bytes.
+    size: usize,
+}
+
+impl Batch {
+    /// Adds a line (at most [`MAX_PARTIAL`] bytes), first sending what is batched if the
+    /// line would take the message over [`MAX_MESSAGE`].
+    fn line(&mut self, bytes: &[u8], out: &mut Vec<Message>) {
+        if self.size + bytes.len() > MAX_MESSAGE {
+            self.flush(out);
+        }
+        self.size += bytes.len();
+        self.lines.push(decode(bytes).into());
+    }
+
+    /// Sends what is batched, if anything.
+    fn flush(&mut self, out: &mut Vec<Message>) {
+        if !self.lines.is_empty() {
+            out.push(text_message(std::mem::take(&mut self.lines)));
+        }
+        self.size = 0;
     }
 }
 
@@ -200,6 +224,30 @@ mod tests {
             total += m.lines().count();
         }
         assert_eq!(total, 1000);
+    }
+
+    #[test]
+    fn a_huge_finished_line_is_cut_too() {
+        // One read (an inflated MCCP read can be 1 MiB) holding a line far past the bounds.
+        let mut t = GameText::default();
+        let mut read = vec![b'y'; 5 * MAX_MESSAGE + 3];
+        read.extend_from_slice(b"\r\nnext\r\n");
+        let out = push(&mut t, &read);
+        let mut total = 0;
+        for m in &out {
+            let size: usize = m.lines().map(str::len).sum();
+            assert!(size <= MAX_MESSAGE, "{size}");
+            assert!(m.lines().all(|l| l.len() <= MAX_PARTIAL));
+            total += size;
+        }
+        assert_eq!(total, 5 * MAX_MESSAGE + 3 + 4);
+        assert_eq!(out.last().and_then(|m| m.lines().last()), Some("next"));
+        assert_eq!(t.held(), 0);
+        // A line of exactly the bound, CR LF ended, stays one line.
+        let mut line = vec![b'z'; MAX_PARTIAL];
+        line.extend_from_slice(b"\r\n");
+        let out = push(&mut t, &line);
+        assert_eq!(out.iter().flat_map(Message::lines).count(), 1);
     }
 
     #[test]
