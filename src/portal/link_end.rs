@@ -121,9 +121,26 @@ pub async fn accept_servers(
 }
 
 async fn serve(stream: UnixStream, core: mpsc::Sender<CoreEvent>) -> Result<(), LinkError> {
+    // The kernel's word for who connected: the pid the core would kill if this server hangs
+    // is the peer's own, not whatever its hello claims.
+    let peer_pid = stream
+        .peer_cred()
+        .ok()
+        .and_then(|c| c.pid())
+        .and_then(|p| u32::try_from(p).ok());
     let (mut reader, mut writer) = PortalEnd::new(stream).split();
     let pid = match reader.hello().await? {
-        ServerMsg::Hello { version, pid } if version == link::VERSION => pid,
+        ServerMsg::Hello { version, pid } if version == link::VERSION => match peer_pid {
+            Some(peer) if peer != pid => {
+                tracing::warn!(
+                    claimed = pid,
+                    peer,
+                    "server's hello names another pid; using its own"
+                );
+                peer
+            }
+            _ => pid,
+        },
         ServerMsg::Hello { version, .. } => {
             let reason = format!(
                 "link version {version} is not supported; this portal speaks {}",
