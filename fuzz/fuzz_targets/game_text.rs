@@ -1,22 +1,26 @@
 //! Fuzz `portcullis::portal::gateway::text::GameText` (how the gateway turns a game's bytes
 //! into `text` and `prompt` messages) with arbitrary reads and prompt marks.
 //!
-//! Input layout: a list of operations, each an opcode byte followed by its operands:
+//! Input layout: two bytes pick the bounds, then a list of operations. The bounds are small
+//! (`max_partial` 4..=131, `max_message` from it to about five times it) so that short inputs
+//! reach them and a run makes millions of executions; a first byte of 255 keeps the
+//! gateway's own (`MAX_PARTIAL`, `MAX_MESSAGE`). Each operation is an opcode byte followed by
+//! its operands:
 //! - `op % 4 == 0`: a prompt mark (`prompt`);
 //! - `op % 4 == 1` or `3`: a read of the next `(op >> 2) + 1` bytes (1..=64);
 //! - `op % 4 == 2`: a big read: the next byte gives a pattern length (1..=16), then the
-//!   pattern, repeated `2^((op >> 2) % 16)` times (capped just above `MAX_MESSAGE`), then
-//!   one more byte (say an LF ending a huge line), so reads cross `MAX_PARTIAL` and
-//!   `MAX_MESSAGE` as an inflated MCCP read does.
-//! At most `BUDGET` bytes are read per input (the rest is ignored), to keep executions fast;
+//!   pattern, repeated `2^((op >> 2) % 16)` times (capped just above `max_message`), then
+//!   one more byte (say an LF ending a huge line), so reads cross `max_partial` and
+//!   `max_message` as an inflated MCCP read does.
+//! At most four such big reads' worth of bytes are read per input (the rest is ignored);
 //! at the end a prompt mark flushes what is held.
 //!
 //! Invariants:
 //! - no panic;
-//! - after every read, at most `MAX_PARTIAL` bytes are held;
+//! - after every read, at most `max_partial` bytes are held;
 //! - `push` makes only `text` messages, each with at least one line, carrying at most
-//!   `MAX_MESSAGE` bytes of lines; `prompt` makes one `prompt` message of at most
-//!   `MAX_PARTIAL` bytes, or nothing when nothing is held;
+//!   `max_message` bytes of lines; `prompt` makes one `prompt` message of at most
+//!   `max_partial` bytes, or nothing when nothing is held;
 //! - nothing is lost or duplicated: between two prompt marks, the characters that come out,
 //!   plus one per LF, equal the characters of the bytes that went in (decoded as the module
 //!   does), less at most one per CR LF (the CR before an LF is dropped).
@@ -30,11 +34,34 @@ use libfuzzer_sys::fuzz_target;
 use portcullis::portal::gateway::text::{GameText, MAX_MESSAGE, MAX_PARTIAL, decode};
 use portcullis::shared::message::Message;
 
-/// The biggest single read: just above `MAX_MESSAGE`.
-const MAX_READ: usize = MAX_MESSAGE + 4096;
+/// The bounds under test.
+#[derive(Clone, Copy)]
+struct Bounds {
+    partial: usize,
+    message: usize,
+}
 
-/// Bytes read per input at most.
-const BUDGET: usize = 4 * MAX_READ;
+impl Bounds {
+    /// From the input's first two bytes.
+    fn pick(a: u8, b: u8) -> Self {
+        if a == u8::MAX {
+            return Self {
+                partial: MAX_PARTIAL,
+                message: MAX_MESSAGE,
+            };
+        }
+        let partial = 4 + usize::from(a % 128);
+        Self {
+            partial,
+            message: partial + partial * usize::from(b) / 64,
+        }
+    }
+
+    /// The biggest single read: a little above `message`.
+    fn max_read(self) -> usize {
+        self.message + self.message / 16 + 8
+    }
+}
 
 /// The fewest game bytes `s` can have come from.
 fn min_bytes(s: &str) -> usize {
@@ -80,7 +107,7 @@ impl Segment {
     }
 }
 
-fn check_text(m: &Message, seg: &mut Segment) {
+fn check_text(m: &Message, seg: &mut Segment, bounds: Bounds) {
     assert_eq!(m.name, "text", "push made a {:?} message", m.name);
     assert!(!m.args.is_empty(), "a text message without lines");
     let mut size = 0;
@@ -90,13 +117,14 @@ fn check_text(m: &Message, seg: &mut Segment) {
         seg.chars_out += line.chars().count();
     }
     assert!(
-        size <= MAX_MESSAGE,
-        "a text message carries {size} bytes of lines (MAX_MESSAGE {MAX_MESSAGE})"
+        size <= bounds.message,
+        "a text message carries {size} bytes of lines (max {})",
+        bounds.message
     );
 }
 
 /// A prompt mark: what is held comes out as one prompt, and the segment closes.
-fn mark(text: &mut GameText, seg: &mut Segment) {
+fn mark(text: &mut GameText, seg: &mut Segment, bounds: Bounds) {
     let held = text.held();
     let mut out = Vec::new();
     text.prompt(&mut out);
@@ -106,7 +134,10 @@ fn mark(text: &mut GameText, seg: &mut Segment) {
             assert_eq!(m.name, "prompt");
             let line = m.first_str().expect("a prompt's text");
             assert!(!line.is_empty(), "an empty prompt");
-            assert!(min_bytes(line) <= MAX_PARTIAL, "a prompt above MAX_PARTIAL");
+            assert!(
+                min_bytes(line) <= bounds.partial,
+                "a prompt above max_partial"
+            );
             seg.chars_out += line.chars().count();
         }
         _ => panic!("one prompt mark made {} messages", out.len()),
@@ -116,8 +147,13 @@ fn mark(text: &mut GameText, seg: &mut Segment) {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let mut data = input;
-    let mut text = GameText::default();
+    let [a, b, ref rest @ ..] = *input else {
+        return;
+    };
+    let bounds = Bounds::pick(a, b);
+    let max_read = bounds.max_read();
+    let mut data = rest;
+    let mut text = GameText::with_bounds(bounds.partial, bounds.message);
     let mut seg = Segment::default();
     let mut out = Vec::new();
     let mut big = Vec::new();
@@ -125,7 +161,7 @@ fuzz_target!(|input: &[u8]| {
     while let Some(&op) = take(&mut data, 1).first() {
         let read: &[u8] = match op % 4 {
             0 => {
-                mark(&mut text, &mut seg);
+                mark(&mut text, &mut seg, bounds);
                 continue;
             }
             2 => {
@@ -134,7 +170,7 @@ fuzz_target!(|input: &[u8]| {
                 let times = 1usize << ((op >> 2) % 16);
                 big.clear();
                 while !pattern.is_empty()
-                    && big.len() + pattern.len() <= MAX_READ
+                    && big.len() + pattern.len() <= max_read
                     && big.len() < times * pattern.len()
                 {
                     big.extend_from_slice(pattern);
@@ -145,19 +181,20 @@ fuzz_target!(|input: &[u8]| {
             _ => take(&mut data, usize::from(op >> 2) + 1),
         };
         total += read.len();
-        if total > BUDGET {
+        if total > 4 * max_read {
             break;
         }
         text.push(read, &mut out);
         seg.bytes.extend_from_slice(read);
         assert!(
-            text.held() <= MAX_PARTIAL,
-            "{} bytes held (MAX_PARTIAL {MAX_PARTIAL})",
-            text.held()
+            text.held() <= bounds.partial,
+            "{} bytes held (max {})",
+            text.held(),
+            bounds.partial
         );
         for m in out.drain(..) {
-            check_text(&m, &mut seg);
+            check_text(&m, &mut seg, bounds);
         }
     }
-    mark(&mut text, &mut seg);
+    mark(&mut text, &mut seg, bounds);
 });

@@ -8,19 +8,30 @@
 //!   trailing bytes are appended; the inflated output must then equal the payload and the
 //!   trailing bytes must come back as `End { rest }`.
 //!
+//! The limit per `decompress` call is 1..64 KiB (from the mode byte; at least the payload in
+//! a round trip), small enough that a bomb is cut off cheaply and a run makes millions of
+//! executions. The same stream then goes through `inflate_some` (what the telnet engine
+//! uses) in steps of 1..4 KiB of output, as the engine drives it: each chunk is given again
+//! from where the last call stopped until it is consumed and no output is pending.
+//!
 //! Invariants:
 //! - no panic;
-//! - one `decompress` call appends at most `max_output_per_call` (1 MiB) bytes;
+//! - one `decompress` call appends at most its limit;
 //! - `End { rest }` never reports more bytes than the call was given; once ended, every later
 //!   call reports `End { rest: input.len() }` and appends nothing; once failed, every later
 //!   call fails and appends nothing;
-//! - `bytes_out()` equals the total appended.
+//! - `bytes_out()` equals the total appended;
+//! - `inflate_some` appends at most its step per call, consumes at most what it was given,
+//!   and makes the same bytes as `decompress` (all of them when `decompress` never failed, a
+//!   prefix when it stopped at its limit), the same end and the same trailing plain bytes;
+//!   it fails where `decompress` found the stream corrupt.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::codec::mccp::{Compressor, Decompressor, Inflated};
+use portcullis::codec::mccp::{Compressor, Decompressor, Inflated, MccpError};
 
-const LIMIT: usize = 1 << 20;
+/// Output the `inflate_some` pass makes at most per input, to keep executions fast.
+const STEP_BUDGET: usize = 256 * 1024;
 const TRAILER: &[u8] = b"\xff\xfb\x01plain after the stream";
 
 /// Splits `data` into chunks whose lengths follow a small LCG seeded by `seed`.
@@ -65,7 +76,12 @@ fuzz_target!(|data: &[u8]| {
         payload.to_vec()
     };
 
-    let mut dec = Decompressor::new(LIMIT);
+    let mut limit = 1024 << (mode >> 5);
+    if round_trip {
+        limit = limit.max(payload.len());
+    }
+    let mut dec = Decompressor::new(limit);
+    let mut too_much = false;
     let mut inflated = Vec::new();
     let mut trailing = Vec::new();
     let mut ended = false;
@@ -75,8 +91,8 @@ fuzz_target!(|data: &[u8]| {
         let result = dec.decompress(chunk, &mut inflated);
         let added = inflated.len() - before;
         assert!(
-            added <= LIMIT,
-            "one call appended {added} bytes (limit {LIMIT})"
+            added <= limit,
+            "one call appended {added} bytes (limit {limit})"
         );
         if failed {
             assert!(
@@ -104,7 +120,10 @@ fuzz_target!(|data: &[u8]| {
                 trailing.extend_from_slice(&chunk[chunk.len() - rest..]);
                 ended = true;
             }
-            Err(_) => failed = true,
+            Err(e) => {
+                too_much |= matches!(e, MccpError::TooMuch { .. }) && !failed;
+                failed = true;
+            }
         }
         assert_eq!(dec.bytes_out(), inflated.len() as u64);
     }
@@ -119,4 +138,79 @@ fuzz_target!(|data: &[u8]| {
             assert!(!ended);
         }
     }
+
+    stepwise(&stream, mode, &inflated, &trailing, ended, failed, too_much);
 });
+
+/// The same stream through `inflate_some`, checked against what `decompress` made.
+fn stepwise(
+    stream: &[u8],
+    mode: u8,
+    inflated: &[u8],
+    trailing: &[u8],
+    ended: bool,
+    failed: bool,
+    too_much: bool,
+) {
+    let step = 1 + usize::from(mode.rotate_left(5)) * 16;
+    let mut dec = Decompressor::new(1);
+    let mut out = Vec::new();
+    let mut rest_out = Vec::new();
+    let mut done = false;
+    let mut error = false;
+    'chunks: for chunk in chunks(stream, mode.rotate_left(3)) {
+        if done {
+            rest_out.extend_from_slice(chunk);
+            continue;
+        }
+        let mut at = 0;
+        loop {
+            let before = out.len();
+            match dec.inflate_some(&chunk[at..], &mut out, step) {
+                Ok(p) => {
+                    assert!(out.len() - before <= step, "a step of {step} appended more");
+                    assert!(p.consumed <= chunk.len() - at, "consumed more than given");
+                    at += p.consumed;
+                    if p.ended {
+                        assert!(!p.more);
+                        done = true;
+                        rest_out.extend_from_slice(&chunk[at..]);
+                        break;
+                    }
+                    if at == chunk.len() && !p.more {
+                        break;
+                    }
+                    if out.len() > STEP_BUDGET {
+                        break 'chunks;
+                    }
+                }
+                Err(_) => {
+                    error = true;
+                    break 'chunks;
+                }
+            }
+        }
+    }
+    if too_much || out.len() > STEP_BUDGET {
+        // decompress stopped at its limit, or this pass at its budget: compare what both made.
+        let n = out.len().min(inflated.len());
+        assert_eq!(out[..n], inflated[..n], "inflate_some made other bytes");
+        return;
+    }
+    assert_eq!(
+        error, failed,
+        "inflate_some and decompress disagree on failing"
+    );
+    if failed {
+        return;
+    }
+    assert_eq!(out, inflated, "inflate_some made other bytes");
+    assert_eq!(
+        done, ended,
+        "inflate_some and decompress disagree on the end"
+    );
+    assert_eq!(
+        rest_out, trailing,
+        "inflate_some lost the trailing plain bytes"
+    );
+}

@@ -29,16 +29,42 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 pub const RAW: &str = "raw";
 
 /// Game text in, messages out.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GameText {
     /// The line being assembled, as bytes.
     partial: Vec<u8>,
+    /// Longest unfinished line held ([`MAX_PARTIAL`] unless made smaller).
+    max_partial: usize,
+    /// Most bytes of lines in one `text` message ([`MAX_MESSAGE`] unless made smaller).
+    max_message: usize,
+}
+
+impl Default for GameText {
+    fn default() -> Self {
+        Self::with_bounds(MAX_PARTIAL, MAX_MESSAGE)
+    }
 }
 
 impl GameText {
+    /// Game text with other bounds than the gateway's, so that a fuzzer reaches them with
+    /// small inputs. `max_partial` is at least 4 (a cut must find a character boundary
+    /// within the last three bytes) and `max_message` at least `max_partial`.
+    pub fn with_bounds(max_partial: usize, max_message: usize) -> Self {
+        let max_partial = max_partial.max(4);
+        Self {
+            partial: Vec::new(),
+            max_partial,
+            max_message: max_message.max(max_partial),
+        }
+    }
+
     /// Adds text from the game; complete lines are appended to `out` as one `text` message.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Message>) {
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            lines: Vec::new(),
+            size: 0,
+            max: self.max_message,
+        };
         let mut rest = bytes;
         loop {
             let (run, line_end) = match rest.iter().position(|&b| b == b'\n') {
@@ -50,10 +76,10 @@ impl GameText {
                 self.partial.pop();
             }
             // A line longer than the bound, finished or not, is passed on in pieces of at
-            // most MAX_PARTIAL bytes, cut between characters.
-            while self.partial.len() > MAX_PARTIAL {
-                let cut = match char_end(&self.partial[..MAX_PARTIAL]) {
-                    0 => MAX_PARTIAL,
+            // most max_partial bytes, cut between characters.
+            while self.partial.len() > self.max_partial {
+                let cut = match char_end(&self.partial[..self.max_partial]) {
+                    0 => self.max_partial,
                     n => n,
                 };
                 let tail = self.partial.split_off(cut);
@@ -92,20 +118,21 @@ impl GameText {
     }
 }
 
-/// The lines of one `push`, sent in `text` messages of at most [`MAX_MESSAGE`] bytes.
-#[derive(Default)]
+/// The lines of one `push`, sent in `text` messages of at most `max` bytes.
 struct Batch {
     /// Lines not sent yet.
     lines: Vec<serde_json::Value>,
     /// Their size in the game's bytes.
     size: usize,
+    /// The most bytes of lines one message carries.
+    max: usize,
 }
 
 impl Batch {
-    /// Adds a line (at most [`MAX_PARTIAL`] bytes), first sending what is batched if the
-    /// line would take the message over [`MAX_MESSAGE`].
+    /// Adds a line (at most `max_partial` bytes, so no more than `max`), first sending what
+    /// is batched if the line would take the message over `max`.
     fn line(&mut self, bytes: &[u8], out: &mut Vec<Message>) {
-        if self.size + bytes.len() > MAX_MESSAGE {
+        if self.size + bytes.len() > self.max {
             self.flush(out);
         }
         self.size += bytes.len();
@@ -248,6 +275,27 @@ mod tests {
         line.extend_from_slice(b"\r\n");
         let out = push(&mut t, &line);
         assert_eq!(out.iter().flat_map(Message::lines).count(), 1);
+    }
+
+    #[test]
+    fn smaller_bounds_are_kept_too() {
+        let mut t = GameText::with_bounds(8, 20);
+        let out = push(
+            &mut t,
+            "abcdefghijklmnopqrstuvwxyz\r\n1\r\n2\r\néééééé".as_bytes(),
+        );
+        let lines: Vec<&str> = out.iter().flat_map(Message::lines).collect();
+        assert_eq!(
+            lines,
+            ["abcdefgh", "ijklmnop", "qrstuvwx", "yz", "1", "2", "éééé"]
+        );
+        assert!(
+            out.iter()
+                .all(|m| m.lines().map(str::len).sum::<usize>() <= 20)
+        );
+        // Twelve bytes of "é": eight passed on, the last four held.
+        assert_eq!(t.held(), 4);
+        assert_eq!(GameText::with_bounds(0, 0).max_partial, 4);
     }
 
     #[test]
