@@ -398,3 +398,69 @@ fn stalled_ssh_handshakes_cannot_lock_out_a_neighbour() {
     bob.expect("Welcome, bob.");
     drop(held);
 }
+
+/// Opens `n` connections to `port` that are refused at once, waiting for each to be closed.
+fn refused_connections(port: u16, n: usize) {
+    use std::io::Read;
+    for _ in 0..n {
+        let mut s = connect_from(None, port);
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut buf = [0u8; 64];
+        while matches!(s.read(&mut buf), Ok(m) if m > 0) {}
+    }
+}
+
+/// Refusals before a session exists (SSH handshakes over the per-address bound here) are
+/// logged once per address and kind, then summed up with a count: a stranger opening
+/// connections as fast as it can writes a few lines, not one per connection.
+#[test]
+fn refused_ssh_connections_are_summed_up_in_the_log() {
+    use std::io::Write;
+    let p = Portcullis::start_ssh("");
+    let ssh_port = p.ssh_port.unwrap();
+    // Four unauthenticated connections are all one address may hold.
+    let held: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = connect_from(None, ssh_port);
+            s.write_all(b"SSH-2.0-stall\r\n").unwrap();
+            s
+        })
+        .collect();
+    p.log.wait_count("port: connected", 4);
+    let before = p.log.lines().len();
+    refused_connections(ssh_port, 300);
+    let line = p
+        .log
+        .wait_for("ssh connections refused: too many unauthenticated (repeated)");
+    let written = p.log.lines()[before..]
+        .iter()
+        .filter(|l| l.contains("unauthenticated"))
+        .count();
+    assert!(written <= 3, "300 refusals wrote {written} lines");
+    let count: u64 = line
+        .split("count=")
+        .nth(1)
+        .and_then(|c| c.split(|ch: char| !ch.is_ascii_digit()).next())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line:?}"));
+    assert!(count >= 250, "the summary counts {count} of 300: {line}");
+    drop(held);
+}
+
+/// The same for HTTP connections over `http_connections_per_address`.
+#[test]
+fn refused_web_connections_are_summed_up_in_the_log() {
+    let p = Portcullis::start_web("", "http_connections_per_address = 2\n");
+    let port = p.web_port();
+    let held: Vec<std::net::TcpStream> = (0..2).map(|_| connect_from(None, port)).collect();
+    let before = p.log.lines().len();
+    refused_connections(port, 300);
+    p.log
+        .wait_for("web connections refused: too many from one address (repeated)");
+    let written = p.log.lines()[before..]
+        .iter()
+        .filter(|l| l.contains("too many web connections"))
+        .count();
+    assert!(written <= 2, "300 refusals wrote {written} lines");
+    drop(held);
+}

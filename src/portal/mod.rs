@@ -404,7 +404,12 @@ pub async fn accept_each<F>(
                 let _ = stream.set_nodelay(true);
                 // Each waiting header holds a clone of `pending`: their number is bounded.
                 if Arc::strong_count(&pending) > MAX_PENDING_HEADERS {
-                    tracing::warn!(%peer, "too many PROXY headers pending; closed");
+                    if repeats::refused(
+                        peer.ip(),
+                        "connections refused: too many PROXY headers pending",
+                    ) {
+                        tracing::warn!(%peer, "too many PROXY headers pending; closed");
+                    }
                     continue;
                 }
                 let held = pending.clone();

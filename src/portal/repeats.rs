@@ -6,7 +6,9 @@
 //! and a [`Tally`] keeps at most [`MAX_KEYS`] keys (the rest share one).
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::hash::Hash;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often repeats of one kind are summed up in the log.
@@ -87,6 +89,49 @@ impl<K: Hash + Eq + Clone> Tally<K> {
         let repeated = self.counts.drain().filter(|(_, n)| *n > 0).collect();
         (repeated, std::mem::take(&mut self.overflow))
     }
+}
+
+/// Refusals anywhere in the process (connections over a limit before a session exists,
+/// logins over the throttle), by address and kind.
+static REFUSALS: LazyLock<Mutex<Tally<(String, &'static str)>>> =
+    LazyLock::new(|| Mutex::new(Tally::default()));
+
+/// Records a refusal of kind `what` (a plural phrase for the summing-up line, such as
+/// "tls handshakes refused: too many from one address") from `address`: `true` when it is
+/// the first of its kind from that address this interval, so the caller logs its own line
+/// now; the rest are counted and summed up by [`sum_up_refusals`].
+pub fn refused(address: impl Display, what: &'static str) -> bool {
+    let key = (address.to_string(), what);
+    REFUSALS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .note(&key)
+}
+
+/// Writes one line per address and kind for the refusals not logged since the last call.
+pub fn sum_up_refusals() {
+    let (repeated, overflow) = REFUSALS.lock().unwrap_or_else(|e| e.into_inner()).drain();
+    for ((address, what), count) in repeated {
+        tracing::warn!(%address, count, "{what} (repeated)");
+    }
+    if overflow > 0 {
+        tracing::warn!(
+            count = overflow,
+            "refusals from further addresses (repeated)"
+        );
+    }
+}
+
+/// Sums up the refusals every [`INTERVAL`] for as long as the process runs.
+pub fn spawn_summaries() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(INTERVAL);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            sum_up_refusals();
+        }
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use super::jobs::{Job, Outcome};
 use super::registry::{Effects, LoginState};
 use crate::ops::accounts::{self, Account, AccountStore, Admission, Limit, LoginThrottle, Ticket};
+use crate::portal::repeats;
 use crate::shared::addr;
 use crate::shared::config::{AccountsConfig, TelnetLogin};
 use crate::shared::control::ListenerInfo;
@@ -309,7 +310,9 @@ impl LoginScreen {
         {
             Ok(Admission::Go { ticket, delay }) => {
                 if !delay.is_zero() {
-                    tracing::warn!(session = id, %address, account = %name, delay_secs = delay.as_secs(), "login delayed: too many failures for account");
+                    if repeats::refused(&name, "logins delayed: too many failures for account") {
+                        tracing::warn!(session = id, %address, account = %name, delay_secs = delay.as_secs(), "login delayed: too many failures for account");
+                    }
                     w.msg(
                         id,
                         format!(
@@ -329,7 +332,9 @@ impl LoginScreen {
                 );
             }
             Ok(Admission::Refused { wait }) => {
-                tracing::warn!(session = id, %address, "login refused: too many failures from address");
+                if repeats::refused(address, "logins refused: too many failures from address") {
+                    tracing::warn!(session = id, %address, "login refused: too many failures from address");
+                }
                 w.msg(
                     id,
                     format!(
@@ -369,7 +374,9 @@ impl LoginScreen {
                 w.start_job(id, Job::Create { name, password });
             }
             Ok(Admission::Refused { wait }) => {
-                tracing::warn!(session = id, %address, "account creation refused: throttled");
+                if repeats::refused(address, "account creations refused: throttled") {
+                    tracing::warn!(session = id, %address, "account creation refused: throttled");
+                }
                 w.msg(
                     id,
                     format!(

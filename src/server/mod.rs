@@ -80,6 +80,8 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Link(LinkError::Handshake(e.to_string())))?;
     let db = loaded.database_path();
     let store = AccountStore::open(&db)?;
+    // Refused logins a stranger can repeat are logged once, then summed up.
+    let summaries = crate::portal::repeats::spawn_summaries();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let worker = Worker::new(&db, done_tx)?;
     let mut server = Server {
@@ -103,27 +105,33 @@ pub async fn run(loaded: Loaded, supervised: bool) -> Result<(), ServerError> {
         auth_attempts: std::collections::HashMap::new(),
     };
     let mut done_rx = done_rx;
-    loop {
-        let stream = connect(&loaded.link_socket()).await?;
-        match server.link_session(stream, &mut done_rx).await? {
-            End::Reload => {
-                tracing::info!("reloading: server exits for a new one to start");
-                return Ok(());
-            }
-            End::Shutdown => {
-                tracing::info!("server shut down by the portal");
-                return Ok(());
-            }
-            End::Lost(why) if supervised => {
-                return Err(ServerError::Link(LinkError::Handshake(format!(
-                    "portal link lost: {why}"
-                ))));
-            }
-            End::Lost(why) => {
-                tracing::warn!(%why, "portal link lost; waiting for the portal to come back");
+    let ended: Result<(), ServerError> = async {
+        loop {
+            let stream = connect(&loaded.link_socket()).await?;
+            match server.link_session(stream, &mut done_rx).await? {
+                End::Reload => {
+                    tracing::info!("reloading: server exits for a new one to start");
+                    return Ok(());
+                }
+                End::Shutdown => {
+                    tracing::info!("server shut down by the portal");
+                    return Ok(());
+                }
+                End::Lost(why) if supervised => {
+                    return Err(ServerError::Link(LinkError::Handshake(format!(
+                        "portal link lost: {why}"
+                    ))));
+                }
+                End::Lost(why) => {
+                    tracing::warn!(%why, "portal link lost; waiting for the portal to come back");
+                }
             }
         }
     }
+    .await;
+    summaries.abort();
+    crate::portal::repeats::sum_up_refusals();
+    ended
 }
 
 async fn connect(path: &std::path::Path) -> Result<UnixStream, ServerError> {

@@ -8,6 +8,7 @@
 use super::Server;
 use super::jobs::{Job, Outcome};
 use crate::ops::accounts::{AccountError, Admission, Ticket};
+use crate::portal::repeats;
 use crate::shared::link::{AuthMethod, ServerMsg, Start};
 use crate::shared::message::Message;
 use crate::shared::session::{SessionId, SyncData};
@@ -87,7 +88,12 @@ impl Server {
         let (ticket, delay) = match admitted {
             Ok(Admission::Go { ticket, delay }) => (ticket, delay),
             Ok(Admission::Refused { wait }) => {
-                tracing::warn!(session = id, %address, "ssh login refused: too many failures from address");
+                if repeats::refused(
+                    &address,
+                    "ssh logins refused: too many failures from address",
+                ) {
+                    tracing::warn!(session = id, %address, "ssh login refused: too many failures from address");
+                }
                 self.out.push(reject(&format!(
                     "too many failed logins from this address; retry in {} s",
                     wait.as_secs().max(1)
@@ -102,7 +108,12 @@ impl Server {
         };
         match method {
             AuthMethod::Password { password } => {
-                if !delay.is_zero() {
+                if !delay.is_zero()
+                    && repeats::refused(
+                        &username,
+                        "ssh logins delayed: too many failures for account",
+                    )
+                {
                     tracing::warn!(session = id, %address, account = %username, delay_secs = delay.as_secs(), "ssh login delayed: too many failures for account");
                 }
                 if self.auth_attempts.len() < MAX_AUTH_IN_FLIGHT {

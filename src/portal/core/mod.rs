@@ -14,7 +14,7 @@
 
 use super::info::PortalInfo;
 use super::port::CloseReason;
-use super::repeats::{self, Tally};
+use super::repeats;
 use super::slots::{Full, Slot, Slots};
 use crate::ops::certs::ReloadableTls;
 use crate::portal::gateway::{Gateway, ToUpstream, UpstreamState};
@@ -229,35 +229,10 @@ pub struct Core {
     /// Gateway mode: where sessions are attached instead of the server, and the way back to
     /// the core that each leg reports on.
     gateway: Option<(Arc<Gateway>, mpsc::WeakSender<CoreEvent>)>,
-    /// Refusals a peer can repeat at will, by address: the first is logged, the rest summed
-    /// up every [`repeats::INTERVAL`].
-    noted: Tally<(String, Noted)>,
-    /// When `noted` was last summed up.
+    /// When the process's refusals were last summed up (every [`repeats::INTERVAL`]).
     noted_at: Instant,
     /// How long a linked server may go without answering (`server.heartbeat_timeout_secs`).
     heartbeat: Duration,
-}
-
-/// What the core refuses that a peer can make happen as often as it likes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Noted {
-    /// A connection while the portal is full.
-    PortalFull,
-    /// A connection over `max_connections_per_address`.
-    PerAddress,
-    /// A command over the session's rate.
-    CommandRate,
-}
-
-impl Noted {
-    /// What the summing-up line says.
-    fn what(self) -> &'static str {
-        match self {
-            Noted::PortalFull => "connections refused: portal full",
-            Noted::PerAddress => "connections refused: too many from one address",
-            Noted::CommandRate => "commands refused: rate exceeded",
-        }
-    }
 }
 
 impl Core {
@@ -288,7 +263,6 @@ impl Core {
             tls,
             info,
             gateway: None,
-            noted: Tally::default(),
             noted_at: Instant::now(),
             heartbeat: Duration::from_secs(20),
         }
@@ -423,13 +397,13 @@ impl Core {
         {
             Ok(slot) => slot,
             Err(Full::Total) => {
-                if self.noted.note(&(address.to_string(), Noted::PortalFull)) {
+                if repeats::refused(address, "connections refused: portal full") {
                     tracing::warn!(%address, limit = self.limits.max_connections, "connection refused: portal full");
                 }
                 return Err("Sorry, the server is full. Try again later.".into());
             }
             Err(Full::PerKey) => {
-                if self.noted.note(&(address.to_string(), Noted::PerAddress)) {
+                if repeats::refused(address, "connections refused: too many from one address") {
                     tracing::warn!(%address, limit = self.limits.max_connections_per_address, "connection refused: too many from one address");
                 }
                 return Err("Too many connections from your address.".into());
@@ -522,7 +496,7 @@ impl Core {
             .to_string();
         if !e.bucket.take(limits.command_rate, limits.command_burst) {
             let address = &e.session.data.address;
-            if self.noted.note(&(address.clone(), Noted::CommandRate)) {
+            if repeats::refused(address, "commands refused: rate exceeded") {
                 tracing::info!(session = id, %address, "command rate exceeded; input refused");
             }
             let text = format!("You are sending commands too fast; this was not run: {line}");
@@ -659,22 +633,13 @@ impl Core {
         });
     }
 
-    /// Sums up the refusals of the last interval: one line per address and kind.
+    /// Sums up the process's refusals of the last interval: one line per address and kind.
     fn log_noted(&mut self) {
         if self.noted_at.elapsed() < repeats::INTERVAL {
             return;
         }
         self.noted_at = Instant::now();
-        let (repeated, overflow) = self.noted.drain();
-        for ((address, kind), count) in repeated {
-            tracing::warn!(%address, count, "{} (repeated)", kind.what());
-        }
-        if overflow > 0 {
-            tracing::warn!(
-                count = overflow,
-                "refusals from further addresses (repeated)"
-            );
-        }
+        repeats::sum_up_refusals();
     }
 
     fn on_tick(&mut self) {

@@ -11,6 +11,7 @@
 use super::telnet::{TelnetShared, run_session};
 use crate::ops::certs::ReloadableTls;
 use crate::portal::core::CoreEvent;
+use crate::portal::repeats;
 use crate::portal::slots::{Full, Slots};
 use crate::shared::session::Protocol;
 use std::sync::Arc;
@@ -39,11 +40,15 @@ pub async fn accept_loop(
         let slot = match handshakes.take(key) {
             Ok(slot) => slot,
             Err(Full::Total) => {
-                tracing::warn!(%peer, "too many tls handshakes in progress; closed");
+                if repeats::refused(peer.ip(), "tls handshakes refused: too many in progress") {
+                    tracing::warn!(%peer, "too many tls handshakes in progress; closed");
+                }
                 return;
             }
             Err(Full::PerKey) => {
-                tracing::warn!(%peer, "too many tls handshakes from one address; closed");
+                if repeats::refused(peer.ip(), "tls handshakes refused: too many from one address") {
+                    tracing::warn!(%peer, "too many tls handshakes from one address; closed");
+                }
                 return;
             }
         };

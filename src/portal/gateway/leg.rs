@@ -27,6 +27,7 @@ use crate::codec::oob::{self, OobMessage};
 use crate::codec::telnet::client::{ClientEvent, ClientLimits, ClientPolicy, TelnetClient};
 use crate::codec::telnet::{self, encode_subnegotiation};
 use crate::portal::core::{CoreEvent, ToSession};
+use crate::portal::repeats;
 use crate::shared::config::ClientAddress;
 use crate::shared::message::Message;
 use crate::shared::session::{Protocol, SessionId, flag};
@@ -398,7 +399,9 @@ impl Leg {
         if self.bucket.take(rate, burst) {
             return true;
         }
-        tracing::info!(session = self.id, "command rate exceeded; input refused");
+        if repeats::refused(self.id, "commands refused: rate exceeded (gateway session)") {
+            tracing::info!(session = self.id, "command rate exceeded; input refused");
+        }
         self.say(&format!(
             "You are sending commands too fast; this was not sent: {line}"
         ))

@@ -18,6 +18,7 @@ use crate::portal::core::CoreEvent;
 use crate::portal::flags::term_flags;
 use crate::portal::output::Output;
 use crate::portal::port::{CloseReason, FromCore, SessionPort, line_too_long};
+use crate::portal::repeats;
 use crate::portal::slots::{Slot, Slots};
 use crate::shared::config::{Limits, SshConfig};
 use crate::shared::message::{Kind, Message};
@@ -170,21 +171,28 @@ async fn run_connection(
 ) {
     let max_line = shared.limits.max_line_length;
     // Held until the connection authenticates.
-    let handshake = match shared.handshakes.take(peer.ip()) {
+    let key = crate::shared::addr::limit_key(peer.ip(), shared.limits.ipv6_prefix);
+    let handshake = match shared.handshakes.take(key) {
         Ok(slot) => slot,
         Err(full) => {
-            tracing::warn!(
-                ?full,
-                limit = HANDSHAKES_PER_ADDRESS,
-                "ssh connection refused: too many unauthenticated from this address"
-            );
+            if repeats::refused(
+                peer.ip(),
+                "ssh connections refused: too many unauthenticated",
+            ) {
+                tracing::warn!(
+                    ?full,
+                    limit = HANDSHAKES_PER_ADDRESS,
+                    "ssh connection refused: too many unauthenticated from this address"
+                );
+            }
             return;
         }
     };
     let mut port = match SessionPort::open(&core, Protocol::Ssh, peer, &shared.limits).await {
         Ok(port) => port,
         Err(refused) => {
-            tracing::info!(%refused, "ssh connection refused");
+            // The core logged why (summed up when it repeats).
+            tracing::debug!(%refused, "ssh connection refused");
             return;
         }
     };

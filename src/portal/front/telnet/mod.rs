@@ -17,14 +17,14 @@ use crate::portal::flags::{client_flags, environ_flags, mtts_flags, term_flags};
 use crate::portal::info::PortalInfo;
 use crate::portal::output::Output;
 use crate::portal::port::{CloseReason, FromCore, SessionPort, line_too_long};
-use crate::portal::repeats::Repeats;
+use crate::portal::repeats::{self, Repeats};
 use crate::portal::slots::Slots;
 use crate::shared::config::Limits;
 use crate::shared::message::{Kind, Message};
 use crate::shared::session::{Protocol, flag};
 use mccp::Mccp;
 use serde_json::{Map, Value};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -126,6 +126,7 @@ pub async fn run_session<S>(
         named: false,
         ready: false,
         noted: Noted::default(),
+        peer: peer.ip(),
     };
     conn.engine.start(&mut conn.out);
     conn.flush();
@@ -213,6 +214,8 @@ struct TelnetConn {
     ready: bool,
     /// Log lines for what the client can repeat at will.
     noted: Noted,
+    /// The client's address, for refusals summed up across connections.
+    peer: IpAddr,
 }
 
 /// Repeatable client mistakes, each logged once per interval with a count.
@@ -225,6 +228,13 @@ struct Noted {
 }
 
 impl TelnetConn {
+    /// Logs a PROXY header from a peer that may not send one (summed up when it repeats).
+    fn untrusted_proxy(&self) {
+        if repeats::refused(self.peer, "PROXY headers refused: peer not trusted") {
+            tracing::warn!("PROXY header from a peer not in limits.trusted_proxies; refused");
+        }
+    }
+
     /// Hands pending output to the writer, compressed when MCCP2 is on.
     fn flush(&mut self) {
         self.mccp.flush(&mut self.out, &mut self.output);
@@ -374,7 +384,7 @@ impl TelnetConn {
     /// when the connection must close.
     async fn feed(&mut self, port: &mut SessionPort, bytes: &[u8]) -> Result<(), CloseReason> {
         if self.first_line && crate::portal::proxy_in::looks_like_header(bytes) {
-            tracing::warn!("PROXY header from a peer not in limits.trusted_proxies; refused");
+            self.untrusted_proxy();
             return Err(CloseReason::UntrustedProxy);
         }
         self.mccp.push_input(bytes);
@@ -400,14 +410,14 @@ impl TelnetConn {
                     if self.first_line {
                         self.first_line = false;
                         if looks_like_http(&line) {
-                            tracing::info!("http request on a telnet port; closing");
+                            if repeats::refused(self.peer, "http requests on a telnet port") {
+                                tracing::info!("http request on a telnet port; closing");
+                            }
                             self.out.extend_from_slice(HTTP_HINT.as_bytes());
                             return Err(CloseReason::HttpOnTelnet);
                         }
                         if crate::portal::proxy_in::looks_like_header(line.as_bytes()) {
-                            tracing::warn!(
-                                "PROXY header from a peer not in limits.trusted_proxies; refused"
-                            );
+                            self.untrusted_proxy();
                             return Err(CloseReason::UntrustedProxy);
                         }
                     }

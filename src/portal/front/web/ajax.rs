@@ -56,7 +56,8 @@ async fn open(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Response {
         None => match shared.hub.open(Protocol::Ajax, ip, shared.secure).await {
             Ok(s) => s,
             Err(reason) => {
-                tracing::info!(%ip, %reason, "long-poll session refused");
+                // The core logged why (summed up when it repeats).
+                tracing::debug!(%ip, %reason, "long-poll session refused");
                 return Response::error(429, &reason);
             }
         },

@@ -24,6 +24,7 @@ mod ws;
 
 use crate::ops::certs::ReloadableTls;
 use crate::portal::core::CoreEvent;
+use crate::portal::repeats;
 use crate::portal::slots::{Full, Slots};
 use crate::shared::config::{Limits, WebConfig};
 use http::{HttpError, Request, Response};
@@ -175,11 +176,15 @@ pub async fn accept_loop(
         let slot = match taken {
             Ok(slot) => slot,
             Err(Full::Total) => {
-                tracing::warn!(%peer, "too many web connections; closed");
+                if repeats::refused(peer.ip(), "web connections refused: too many in all") {
+                    tracing::warn!(%peer, "too many web connections; closed");
+                }
                 return;
             }
             Err(Full::PerKey) => {
-                tracing::warn!(%peer, limit = shared.config.http_connections_per_address, "too many web connections from one address; closed");
+                if repeats::refused(peer.ip(), "web connections refused: too many from one address") {
+                    tracing::warn!(%peer, limit = shared.config.http_connections_per_address, "too many web connections from one address; closed");
+                }
                 return;
             }
         };
@@ -379,7 +384,9 @@ async fn route(req: &Request, ip: IpAddr, shared: &Arc<WebShared>) -> Next {
                 return Next::Respond(Response::error(405, "use POST").with("Allow", "POST"));
             }
             if !shared.origin_allowed(req) {
-                tracing::warn!(origin = req.header("origin").unwrap_or(""), %ip, "long-poll request from a foreign origin refused");
+                if repeats::refused(ip, "long-poll requests refused: foreign origin") {
+                    tracing::warn!(origin = req.header("origin").unwrap_or(""), %ip, "long-poll request from a foreign origin refused");
+                }
                 return Next::Respond(Response::error(403, "origin not allowed"));
             }
             Next::Respond(ajax::handle(path, req, ip, shared).await)

@@ -15,6 +15,7 @@ use super::WebShared;
 use super::http::{Request, Response};
 use super::input::FromPage;
 use super::session::{Frame, WebSession};
+use crate::portal::repeats;
 use crate::shared::message::Message;
 use crate::shared::session::Protocol;
 use futures_util::stream::SplitSink;
@@ -63,7 +64,9 @@ pub async fn upgrade<S>(
     let refuse = |status: u16, why: &str| Response::error(status, why).encode(false, false);
     let key = req.header("sec-websocket-key").map(str::to_owned);
     let checked = if !shared.origin_allowed(&req) {
-        tracing::warn!(origin = req.header("origin").unwrap_or(""), %ip, "websocket from a foreign origin refused");
+        if repeats::refused(ip, "websockets refused: foreign origin") {
+            tracing::warn!(origin = req.header("origin").unwrap_or(""), %ip, "websocket from a foreign origin refused");
+        }
         Err(refuse(403, "origin not allowed"))
     } else if req.header("sec-websocket-version") != Some("13") {
         Err(Response::error(426, "WebSocket version 13 only")
@@ -136,7 +139,8 @@ pub async fn upgrade<S>(
         {
             Ok(s) => s,
             Err(reason) => {
-                tracing::info!(%ip, %reason, "websocket session refused");
+                // The core logged why (summed up when it repeats).
+                tracing::debug!(%ip, %reason, "websocket session refused");
                 let mut m = Message::new("disconnect");
                 m.args.push(Value::String(reason.clone()));
                 let out = match mode {
