@@ -100,7 +100,14 @@ impl WebShared {
             .flat_map(|(_, v)| v.split(','))
             .collect();
         for hop in forwarded.iter().rev() {
-            match hop.trim().parse::<IpAddr>() {
+            // An entry may carry a port (`198.51.100.7:4321`, `[2001:db8::7]:4321`); an
+            // IPv4-mapped address is its IPv4 address, as on every listener.
+            let hop = hop.trim();
+            let parsed = hop
+                .parse::<IpAddr>()
+                .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+                .map(|ip| ip.to_canonical());
+            match parsed {
                 Ok(ip) if self.config.trusted_proxies.contains(&ip) => continue,
                 Ok(ip) => return ip,
                 Err(_) => {
@@ -477,5 +484,18 @@ mod tests {
         assert_eq!(s.client_ip(proxy, &request(&[])), proxy);
         let bad = request(&[("x-forwarded-for", "not-an-ip")]);
         assert_eq!(s.client_ip(proxy, &bad), proxy);
+        // One client counts once, however the proxy writes its address.
+        for written in [
+            "::ffff:198.51.100.7",
+            "198.51.100.7:4321",
+            "[::ffff:198.51.100.7]:80",
+        ] {
+            let req = request(&[("x-forwarded-for", written)]);
+            assert_eq!(
+                s.client_ip(proxy, &req),
+                "198.51.100.7".parse::<IpAddr>().unwrap(),
+                "{written}"
+            );
+        }
     }
 }
