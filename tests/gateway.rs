@@ -810,42 +810,7 @@ fn ssh_with_accounts_checks_the_password_before_the_game_sees_anyone() {
     ));
     p.account("alice");
     let home = tempfile::tempdir().unwrap();
-    let askpass = home.path().join("askpass");
-    std::fs::write(&askpass, "#!/bin/sh\nprintf '%s\\n' \"$TEST_SECRET\"\n").unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    let ssh = |secret: &str| {
-        std::process::Command::new("ssh")
-            .args([
-                "-F",
-                "/dev/null",
-                "-tt",
-                "-p",
-                &p.ssh_port.unwrap().to_string(),
-                "-o",
-                "StrictHostKeyChecking=accept-new",
-                "-o",
-                &format!("UserKnownHostsFile={}", home.path().join("kh").display()),
-                "-o",
-                "NumberOfPasswordPrompts=1",
-                "-o",
-                "PreferredAuthentications=password",
-                "alice@127.0.0.1",
-            ])
-            .env_remove("SSH_AUTH_SOCK")
-            .env("HOME", home.path())
-            .env("SSH_ASKPASS", &askpass)
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("DISPLAY", ":0")
-            .env("TEST_SECRET", secret)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let ssh = |secret: &str| ssh_with_password(&p, home.path(), "alice", secret);
     // A wrong password: refused, and no connection to the game was ever made.
     let wrong = ssh("not-the-password");
     let out = wait_output(wrong, Duration::from_secs(30));
@@ -893,4 +858,98 @@ fn the_game_address_must_be_host_and_port() {
         "{}",
         stderr(&out)
     );
+}
+
+/// OpenSSH logging in to the portal's SSH port as `user` with `secret` as its password
+/// (given through SSH_ASKPASS), with a terminal; its stdin, stdout and stderr are piped.
+fn ssh_with_password(
+    p: &Portcullis,
+    home: &std::path::Path,
+    user: &str,
+    secret: &str,
+) -> std::process::Child {
+    let askpass = home.join("askpass");
+    std::fs::write(&askpass, "#!/bin/sh\nprintf '%s\\n' \"$TEST_SECRET\"\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    std::process::Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-tt",
+            "-p",
+            &p.ssh_port.unwrap().to_string(),
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            &format!("UserKnownHostsFile={}", home.join("kh").display()),
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            "-o",
+            "PreferredAuthentications=password",
+            &format!("{user}@127.0.0.1"),
+        ])
+        .env_remove("SSH_AUTH_SOCK")
+        .env("HOME", home)
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .env("TEST_SECRET", secret)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `accounts delete` reaches a gateway session that authenticated over SSH as the account:
+/// the server never knew it, so the portal closes it, and the game sees the player leave.
+#[test]
+fn a_deleted_account_is_logged_out_of_the_gateway() {
+    if std::process::Command::new("ssh")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("no ssh client; skipped");
+        return;
+    }
+    let game = Game::new();
+    let p = Portcullis::start_ssh(&format!(
+        "[gateway]\nenabled = true\nupstream = \"127.0.0.1:{}\"\nssh_auth = \"accounts\"\n",
+        game.port
+    ));
+    p.account("alice");
+    p.account("bob");
+    let home = tempfile::tempdir().unwrap();
+    let alice = ssh_with_password(&p, home.path(), "Alice", "secret-alice");
+    let mut alice_up = game.accept();
+    alice_up.send(b"Hello, alice\r\n");
+    let mut bob = ssh_with_password(&p, home.path(), "bob", "secret-bob");
+    let mut bob_up = game.accept();
+    bob_up.send(b"Hello, bob\r\n");
+
+    let out = p.cli(&["accounts", "delete", "alice"]);
+    assert!(out.status.success(), "delete failed: {}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains("logged out of 1 session"), "{said}");
+    // The game sees alice go; her client is told why and ends.
+    alice_up.expect_closed();
+    let out = wait_output(alice, Duration::from_secs(10));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("Your account has been deleted."),
+        "{screen}"
+    );
+    // Bob plays on.
+    bob_up.send(b"Still here, bob\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    bob_up.send(b"x\r\n");
+    drop(bob.stdin.take());
+    terminate(&mut bob);
+    let out = wait_output(bob, Duration::from_secs(5));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("Still here, bob"), "{screen}");
 }

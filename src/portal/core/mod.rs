@@ -159,6 +159,10 @@ struct Upstream {
     tx: mpsc::Sender<ToUpstream>,
     /// Where the leg is, for `status`.
     state: UpstreamState,
+    /// The account an SSH client authenticated as (`ssh_auth = "accounts"`), as its
+    /// lower-cased name: the server does not know this session, so the portal logs it out
+    /// when the account is deleted.
+    ssh_account: Option<String>,
 }
 
 impl PortalSession {
@@ -422,6 +426,7 @@ impl Core {
                 Some(core) => Some(Upstream {
                     tx: gateway.attach(id, protocol, peer, handle.clone(), core),
                     state: UpstreamState::Waiting,
+                    ssh_account: None,
                 }),
                 None => return Err("The portal is shutting down.".into()),
             },

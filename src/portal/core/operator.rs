@@ -58,14 +58,32 @@ impl Core {
     /// told (it disconnects the account's sessions, those that only authenticated over SSH
     /// included); with none linked, the portal disconnects the sessions it knows are logged
     /// in as it, and a server that links later refuses the rest (it checks the accounts).
+    /// Gateway sessions that authenticated over SSH as the account are not the server's:
+    /// the portal disconnects those itself.
     fn account_deleted(&mut self, account_id: i64, name: &str) -> ControlResponse {
+        let key = name.to_ascii_lowercase();
+        let gateway: Vec<_> = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| {
+                e.upstream
+                    .as_ref()
+                    .is_some_and(|up| up.ssh_account.as_deref() == Some(key.as_str()))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gateway {
+            if let Some(e) = self.sessions.get_mut(id) {
+                close(e, ACCOUNT_DELETED.into());
+            }
+        }
         let ids: Vec<_> = self
             .sessions
             .iter()
             .filter(|(_, e)| e.session.data.account_id == Some(account_id))
             .map(|(id, _)| *id)
             .collect();
-        tracing::info!(account = %name, account_id, sessions = ids.len(), "account deleted; logging it out");
+        tracing::info!(account = %name, account_id, sessions = ids.len() + gateway.len(), "account deleted; logging it out");
         if matches!(self.link, ServerLink::Down) {
             for id in &ids {
                 if let Some(e) = self.sessions.get_mut(id) {
@@ -76,7 +94,7 @@ impl Core {
             self.to_server(PortalMsg::AccountDeleted { account_id });
         }
         ControlResponse::LoggedOut {
-            sessions: ids.len(),
+            sessions: ids.len() + gateway.len(),
         }
     }
 

@@ -178,6 +178,12 @@ impl Core {
                 if let Some(p) = self.pending_auth.remove(&req)
                     && p.id == id
                 {
+                    if accepted
+                        && let Some(up) =
+                            self.sessions.get_mut(&id).and_then(|e| e.upstream.as_mut())
+                    {
+                        up.ssh_account = Some(p.username.to_ascii_lowercase());
+                    }
                     let _ = p.reply.send(AuthAnswer { accepted, reason });
                 }
             }
